@@ -1,0 +1,1 @@
+"""Alerts: summaries and the output formats of alerts (table, JSON lines, CSV)."""

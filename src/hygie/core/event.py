@@ -1,0 +1,77 @@
+"""The normalised event: a flat field dictionary plus where it came from.
+
+Fields use Sigma's names (``EventID``, ``Channel``, ``Image``...). Metadata that rules never
+see (origin, receive position) lives in slots, so keyword rules cannot match it by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+Fields = dict[str, Any]
+
+
+class Event:
+    """One normalised record. ``time`` is an ISO 8601 string (parsed only when needed)."""
+
+    __slots__ = ("fields", "time", "host", "source", "offset")
+
+    def __init__(
+        self,
+        fields: Fields,
+        time: str | None = None,
+        host: str | None = None,
+        source: str = "",
+        offset: int = 0,
+    ) -> None:
+        self.fields = fields
+        self.time = time
+        self.host = host
+        self.source = source
+        self.offset = offset
+
+    def __repr__(self) -> str:
+        return f"Event({self.source}@{self.offset}, {self.time}, {self.host})"
+
+    def timestamp(self) -> float | None:
+        """Event time as POSIX seconds, or None when absent or unparseable."""
+        dt = parse_time(self.time)
+        return dt.timestamp() if dt else None
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Parse the ISO 8601 shapes Windows, ECS and NXLog produce; naive times are UTC."""
+    if not value:
+        return None
+    text = value.strip()
+    if " " in text and "T" not in text:
+        text = text.replace(" ", "T", 1)
+    # Python's fromisoformat accepts at most 6 fractional digits; Windows writes 7.
+    dot = text.find(".")
+    if dot != -1:
+        end = dot + 1
+        while end < len(text) and text[end].isdigit():
+            end += 1
+        if end - dot - 1 > 6:
+            text = text[: dot + 7] + text[end:]
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    """A record or chunk that could not be read: reported, counted, and the run goes on."""
+
+    source: str
+    offset: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}@{self.offset}: {self.reason}"

@@ -1,0 +1,1 @@
+"""Detect: Sigma rules (loaded with pySigma, compiled across rules) and Hygie's own packs."""

@@ -1,0 +1,2 @@
+"""Sigma rule support: load (:mod:`.loader`), compile (:mod:`.compiler`), match (:mod:`.matcher`),
+correlate (:mod:`.correlation`)."""

@@ -1,0 +1,239 @@
+"""Evaluate all atoms of one field in one pass, and all rules of one log source per event.
+
+Per field, every string atom of every rule goes into one Aho-Corasick automaton (pyahocorasick)
+plus a dict for equality; regexes and globs run only when the automaton found their required
+literal. Results are cached per distinct field value (hosts, images, users repeat a lot), and
+the set of rules matched is cached per distinct set of true atoms. The cost per event is thus a
+few dictionary lookups, whatever the number of rules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import ahocorasick
+
+from hygie.core.event import parse_time
+from hygie.detect.sigma import atoms as A
+from hygie.detect.sigma.atoms import AtomTable, stringify
+
+_CACHE_LIMIT = 65_536  # distinct values remembered per field before the cache is reset
+_RESULT_LIMIT = 65_536
+_EMPTY: frozenset[int] = frozenset()
+_MISSING = object()
+
+
+class _Automaton:
+    """Case-(in)sensitive substring atoms of one field, keyed by pattern text."""
+
+    def __init__(self) -> None:
+        self.patterns: dict[str, tuple[list[int], list[int], list[int]]] = {}
+
+    def add(self, text: str, kind: str, atom: int) -> None:
+        slots = self.patterns.get(text)
+        if slots is None:
+            slots = self.patterns[text] = ([], [], [])
+        slots[0 if kind == A.CONTAINS else 1 if kind == A.STARTSWITH else 2].append(atom)
+
+    def build(self) -> ahocorasick.Automaton | None:
+        if not self.patterns:
+            return None
+        automaton = ahocorasick.Automaton()
+        for text, (contains, starts, ends) in self.patterns.items():
+            automaton.add_word(text, (len(text), tuple(contains), tuple(starts), tuple(ends)))
+        automaton.make_automaton()
+        return automaton
+
+
+def _compare(op: str, number: float) -> Callable[[str], bool]:
+    def test(text: str) -> bool:
+        try:
+            value = float(text)
+        except ValueError:
+            return False
+        if op == "GT":
+            return value > number
+        if op == "GTE":
+            return value >= number
+        if op == "LT":
+            return value < number
+        if op == "LTE":
+            return value <= number
+        return value != number  # NEQ
+
+    return test
+
+
+def _cidr(network: str) -> Callable[[str], bool]:
+    net = ipaddress.ip_network(network, strict=False)
+
+    def test(text: str) -> bool:
+        try:
+            return ipaddress.ip_address(text.strip().split("%")[0]) in net
+        except ValueError:
+            return False
+
+    return test
+
+
+def _timepart(unit: str, number: int) -> Callable[[str], bool]:
+    def test(text: str) -> bool:
+        moment = parse_time(text)
+        if moment is None:
+            return False
+        if unit == "week":
+            return moment.isocalendar().week == number
+        return getattr(moment, unit) == number
+
+    return test
+
+
+class FieldMatcher:
+    """All value atoms (not presence/fieldref) of one field for one set of rules."""
+
+    __slots__ = ("name", "eq_ci", "eq_cs", "auto_ci", "auto_cs", "present", "gated", "cache")
+
+    def __init__(self, name: str, table: AtomTable, atom_ids: Iterable[int]) -> None:
+        self.name = name
+        eq_ci: dict[str, list[int]] = defaultdict(list)
+        eq_cs: dict[str, list[int]] = defaultdict(list)
+        auto_ci, auto_cs = _Automaton(), _Automaton()
+        present: list[int] = []
+        gated: list[tuple[int, int, Callable[[str], bool], bool]] = []
+        for atom_id in sorted(set(atom_ids)):
+            atom = table.atoms[atom_id]
+            kind = atom.kind
+            if kind == A.EQ:
+                (eq_cs if atom.cased else eq_ci)[atom.value].append(atom_id)
+            elif kind in (A.CONTAINS, A.STARTSWITH, A.ENDSWITH):
+                if atom.value == "":
+                    if kind == A.CONTAINS or kind == A.STARTSWITH or kind == A.ENDSWITH:
+                        present.append(atom_id)
+                else:
+                    (auto_cs if atom.cased else auto_ci).add(atom.value, kind, atom_id)
+            elif kind == A.PRESENT:
+                present.append(atom_id)
+            else:
+                test, folded = self._predicate(atom)
+                gated.append((atom_id, table.gates.get(atom_id, -1), test, folded))
+        self.eq_ci = {k: tuple(v) for k, v in eq_ci.items()}
+        self.eq_cs = {k: tuple(v) for k, v in eq_cs.items()}
+        self.auto_ci = auto_ci.build()
+        self.auto_cs = auto_cs.build()
+        self.present = tuple(present)
+        self.gated = tuple(gated)
+        self.cache: dict[Any, frozenset[int]] = {}
+
+    @staticmethod
+    def _predicate(atom: A.Atom) -> tuple[Callable[[str], bool], bool]:
+        """A test on the value's text; the flag says whether it wants the casefolded text."""
+        if atom.kind == A.GLOB:
+            flags = re.DOTALL
+            return re.compile(atom.value, flags).fullmatch, not atom.cased  # type: ignore[return-value]
+        if atom.kind == A.REGEX:
+            pattern, flags = atom.value
+            return re.compile(pattern, flags).search, False  # type: ignore[return-value]
+        if atom.kind == A.CIDR:
+            return _cidr(atom.value), False
+        if atom.kind == A.COMPARE:
+            return _compare(*atom.value), False
+        if atom.kind == A.TIMEPART:
+            return _timepart(*atom.value), False
+        raise ValueError(f"not a value atom: {atom.describe()}")
+
+    def atoms_for(self, value: Any) -> frozenset[int]:
+        """True atoms for one event value (cached). Lists match when any element does."""
+        try:
+            found = self.cache.get(value)
+        except TypeError:  # a list or dict value: not hashable
+            return self._unhashable(value)
+        if found is None:
+            if value is None:
+                found = _EMPTY
+            else:
+                found = self._compute(stringify(value))
+            if len(self.cache) >= _CACHE_LIMIT:
+                self.cache.clear()
+            self.cache[value] = found
+        return found
+
+    def _unhashable(self, value: Any) -> frozenset[int]:
+        if isinstance(value, (list, tuple)):
+            result: set[int] = set()
+            for item in value:
+                if item is not None and not isinstance(item, (list, dict)):
+                    result |= self.atoms_for(item)
+            return frozenset(result)
+        return self._compute(stringify(value))
+
+    def _compute(self, text: str) -> frozenset[int]:
+        found: list[int] = list(self.present)
+        folded = text.casefold()
+        hit = self.eq_ci.get(folded)
+        if hit:
+            found.extend(hit)
+        if self.eq_cs:
+            hit = self.eq_cs.get(text)
+            if hit:
+                found.extend(hit)
+        if self.auto_ci is not None:
+            _scan(self.auto_ci, folded, found)
+        if self.auto_cs is not None:
+            _scan(self.auto_cs, text, found)
+        if self.gated:
+            seen = set(found)
+            for atom_id, gate, test, wants_folded in self.gated:
+                if (gate == -1 or gate in seen) and test(folded if wants_folded else text):
+                    found.append(atom_id)
+        return frozenset(found) if found else _EMPTY
+
+
+def _scan(automaton: ahocorasick.Automaton, text: str, found: list[int]) -> None:
+    last = len(text) - 1
+    for end, (length, contains, starts, ends) in automaton.iter(text):
+        if contains:
+            found.extend(contains)
+        if starts and end + 1 == length:
+            found.extend(starts)
+        if ends and end == last:
+            found.extend(ends)
+
+
+class EventAtoms:
+    """Atoms that need the whole event: null/exists (presence) and field references."""
+
+    def __init__(self, table: AtomTable, atom_ids: Sequence[int]) -> None:
+        self.presence: list[tuple[int, str, bool]] = []
+        self.fieldrefs: list[tuple[int, str, str, str]] = []
+        for atom_id in atom_ids:
+            atom = table.atoms[atom_id]
+            if atom.kind == A.NULL:
+                self.presence.append((atom_id, atom.field, False))
+            elif atom.kind == A.EXISTS:
+                self.presence.append((atom_id, atom.field, True))
+            else:
+                other, mode = atom.value
+                self.fieldrefs.append((atom_id, atom.field, other, mode))
+
+    def __bool__(self) -> bool:
+        return bool(self.presence or self.fieldrefs)
+
+    def evaluate(self, fields: dict[str, Any], out: list[int]) -> None:
+        for atom_id, name, wanted in self.presence:
+            if (fields.get(name) is not None) is wanted:
+                out.append(atom_id)
+        for atom_id, name, other, mode in self.fieldrefs:
+            left, right = fields.get(name), fields.get(other)
+            if left is None or right is None:
+                continue
+            left_text, right_text = stringify(left).casefold(), stringify(right).casefold()
+            if (
+                (mode == "eq" and left_text == right_text)
+                or (mode == "startswith" and left_text.startswith(right_text))
+                or (mode == "endswith" and left_text.endswith(right_text))
+            ):
+                out.append(atom_id)

@@ -1,0 +1,60 @@
+"""Windows ``.evtx`` files, parsed by pyevtx-rs (the Rust ``evtx`` crate).
+
+Corrupt chunks are skipped by the parser (``skip_errors``) and reported with the record ids
+they held; an unreadable file is reported once and the hunt moves on.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import evtx
+import orjson
+
+from hygie.core.event import InputProblem
+
+_RECORD_IDS = re.compile(r"record IDs (\d+)")
+ProblemSink = Callable[[InputProblem], None]
+
+
+def _report_warnings(caught: list[warnings.WarningMessage], path: str, sink: ProblemSink) -> None:
+    for item in caught:
+        text = str(item.message)
+        found = _RECORD_IDS.search(text)
+        sink(InputProblem(path, int(found.group(1)) if found else -1, text))
+    caught.clear()
+
+
+def read_evtx(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(event_record_id, evtx_dump-style JSON document)`` for each readable record."""
+    try:
+        parser = evtx.PyEvtxParser(
+            path,
+            number_of_threads=threads,
+            skip_errors=True,
+            separate_json_attributes=True,
+            indent=False,
+        )
+    except (OSError, RuntimeError) as exc:
+        sink(InputProblem(path, 0, f"not a readable EVTX file: {exc}"))
+        return
+    loads = orjson.loads
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            for record in parser.records_json():
+                if caught:
+                    _report_warnings(caught, path, sink)
+                try:
+                    doc = loads(record["data"])
+                except orjson.JSONDecodeError as exc:
+                    sink(InputProblem(path, record["event_record_id"], f"bad record JSON: {exc}"))
+                    continue
+                yield record["event_record_id"], doc
+        except RuntimeError as exc:
+            sink(InputProblem(path, -1, f"EVTX parsing stopped: {exc}"))
+        if caught:
+            _report_warnings(caught, path, sink)

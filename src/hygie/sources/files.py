@@ -1,0 +1,36 @@
+"""Walk the paths a user names and pick the reader for each file by its content."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from hygie.core.event import InputProblem
+
+EVTX_MAGIC = b"ElfFile\x00"
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | InputProblem]:
+    """Expand folders (recursively, sorted for reproducible output) into files."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                if child.suffix.lower() == ".evtx" or child.name.lower().endswith(JSON_SUFFIXES):
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            yield InputProblem(str(path), 0, "no such file or folder")
+
+
+def kind_of(path: Path) -> str:
+    """``evtx`` or ``json``, from the file's first bytes (names lie; magic bytes do not)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return "json"
+    return "evtx" if head == EVTX_MAGIC else "json"
