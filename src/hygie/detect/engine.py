@@ -213,6 +213,13 @@ class Engine:
             self._buckets[key] = bucket
         return bucket
 
+    def clear_caches(self) -> None:
+        """Forget per-value and per-atom-set results (benchmarks measure cold caches)."""
+        for matcher in self._matchers.values():
+            matcher.cache.clear()
+        for bucket in self._shared_buckets.values():
+            bucket.results.clear()
+
     def warm_up(self) -> int:
         """Build the buckets of every route the mapping names (part of compiling the rules),
         so the first events of a hunt do not pay for it. Returns the number of buckets."""

@@ -41,7 +41,7 @@ def _merge_data(fields: Fields, data: Any) -> None:
         if key == "#attributes" or key.endswith("_attributes"):
             continue
         if value.__class__ is dict:
-            if "#text" in value or "#attributes" in value:
+            if "#text" in value or set(value) == {"#attributes"}:
                 fields[key] = _text(value)
             else:  # UserData: {"LogFileCleared": {"SubjectUserName": ...}}
                 for inner_key, inner in value.items():

@@ -69,23 +69,33 @@ class Bucket:
                 for atom_id in cond.trigger:
                     trigger[atom_id].append(index)
         shared = matchers if matchers is not None else {}
+        # Keyword (field-less) atoms test every value of the event: they join the matcher of
+        # every field, so they ride on the same per-value cache and automaton pass.
+        self.keyword_atoms = frozenset(keyword)
+        self._shared = shared
+        self._table = table
         self.by_name: dict[str, FieldMatcher] = {}
         for name, ids in per_field.items():
-            key = (name, frozenset(ids))  # buckets with the same atoms on a field share it
-            matcher = shared.get(key)
-            if matcher is None:
-                matcher = shared[key] = FieldMatcher(name, table, ids)
-            self.by_name[name] = matcher
+            self.by_name[name] = self._matcher(name, ids | keyword)
         self.field_map: dict[str, Any] = {}
-        self.keyword = FieldMatcher(A.KEYWORD_FIELD, table, keyword) if keyword else None
         self.event_atoms = EventAtoms(table, sorted(event_level))
         self.trigger = {atom: tuple(indices) for atom, indices in trigger.items()}
         self.always = tuple(always)
         self.results: dict[frozenset[int], tuple[int, ...]] = {}
 
+    def _matcher(self, name: str, ids: set[int] | frozenset[int]) -> FieldMatcher:
+        key = (name, frozenset(ids))  # buckets with the same atoms on a field share it
+        matcher = self._shared.get(key)
+        if matcher is None:
+            matcher = self._shared[key] = FieldMatcher(name, self._table, ids)
+        return matcher
+
     def _resolve(self, name: str) -> FieldMatcher | None:
         """Field names compare case-insensitively (``ProcessID`` meets a rule's ``ProcessId``)."""
-        matcher = self.by_name.get(name.casefold())
+        folded = name.casefold()
+        matcher = self.by_name.get(folded)
+        if matcher is None and self.keyword_atoms:
+            matcher = self.by_name[folded] = self._matcher(folded, self.keyword_atoms)
         self.field_map[name] = matcher
         return matcher
 
@@ -98,15 +108,14 @@ class Bucket:
                 matcher = self._resolve(name)
             if matcher is None:
                 continue
-            found = matcher.atoms_for(value)
+            try:
+                found = matcher.cache.get(value)  # inlined FieldMatcher.atoms_for fast path
+            except TypeError:
+                found = None
+            if found is None:
+                found = matcher.atoms_for(value)
             if found:
                 parts.append(found)
-        if self.keyword is not None:
-            keyword = self.keyword
-            for value in fields.values():
-                found = keyword.atoms_for(value)
-                if found:
-                    parts.append(found)
         if self.event_atoms:
             extra: list[int] = []
             self.event_atoms.evaluate(fields, extra)

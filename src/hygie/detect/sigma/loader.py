@@ -91,16 +91,13 @@ def load_file(path: Path, pack: str) -> RuleLoad:
         return RuleLoad([], [RuleLoadError(SourceLocation(where, locate(text, reason)), reason)])
     rules: list[LoadedRule] = []
     errors: list[RuleLoadError] = []
-    for error in collection.errors:
-        reason = str(error)
-        errors.append(RuleLoadError(SourceLocation(where, locate(text, reason)), reason))
-    for rule in collection.rules:
-        if rule.errors:
-            for error in rule.errors:
-                reason = _clean(str(error))
-                errors.append(RuleLoadError(SourceLocation(where, locate(text, reason)), reason))
-            continue
-        rules.append(LoadedRule(rule, where, pack, text))
+    seen: set[str] = set()
+    for error in [*collection.errors, *(e for r in collection.rules for e in r.errors)]:
+        reason = _clean(str(error)).replace(f" in {where}", "")
+        if reason not in seen:  # pySigma reports a rule's errors on the rule and the collection
+            seen.add(reason)
+            errors.append(RuleLoadError(SourceLocation(where, locate(text, reason)), reason))
+    rules.extend(LoadedRule(rule, where, pack, text) for rule in collection.rules if not rule.errors)
     return RuleLoad(rules, errors)
 
 

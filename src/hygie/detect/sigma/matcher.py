@@ -95,7 +95,8 @@ def _timepart(unit: str, number: int) -> Callable[[str], bool]:
 class FieldMatcher:
     """All value atoms (not presence/fieldref) of one field for one set of rules."""
 
-    __slots__ = ("name", "eq_ci", "eq_cs", "auto_ci", "auto_cs", "present", "gated", "cache")
+    __slots__ = ("name", "eq_ci", "eq_cs", "auto_ci", "auto_cs", "present", "gated", "ungated",
+                 "cache")
 
     def __init__(self, name: str, table: AtomTable, atom_ids: Iterable[int]) -> None:
         self.name = name
@@ -125,7 +126,12 @@ class FieldMatcher:
         self.auto_ci = auto_ci.build()
         self.auto_cs = auto_cs.build()
         self.present = tuple(present)
-        self.gated = tuple(gated)
+        # Expensive tests indexed by the literal atom that must be true for them to matter.
+        by_gate: dict[int, list[tuple[int, Callable[[str], bool], bool]]] = defaultdict(list)
+        for atom_id, gate, test, folded in gated:
+            by_gate[gate].append((atom_id, test, folded))
+        self.ungated = tuple(by_gate.pop(-1, ()))
+        self.gated = {gate: tuple(tests) for gate, tests in by_gate.items()}
         self.cache: dict[Any, frozenset[int]] = {}
 
     @staticmethod
@@ -184,11 +190,17 @@ class FieldMatcher:
             _scan(self.auto_ci, folded, found)
         if self.auto_cs is not None:
             _scan(self.auto_cs, text, found)
-        if self.gated:
-            seen = set(found)
-            for atom_id, gate, test, wants_folded in self.gated:
-                if (gate == -1 or gate in seen) and test(folded if wants_folded else text):
-                    found.append(atom_id)
+        for atom_id, test, wants_folded in self.ungated:
+            if test(folded if wants_folded else text):
+                found.append(atom_id)
+        if self.gated and found:
+            gated = self.gated
+            for gate in set(found):
+                tests = gated.get(gate)
+                if tests:
+                    for atom_id, test, wants_folded in tests:
+                        if test(folded if wants_folded else text):
+                            found.append(atom_id)
         return frozenset(found) if found else _EMPTY
 
 
