@@ -143,3 +143,20 @@ def test_expand_without_values_filters_nothing_and_says_so(tmp_path) -> None:
     engine = engine_for(tmp_path, doc, placeholders={})
     assert hits(engine, {"Image": "C:\\psexec.exe", "Computer": "ADM-01"})
     assert any("Admins_Workstations" in n for s in engine.statuses for n in s.notes)
+
+
+def test_cache_keeps_true_and_1_apart(tmp_path) -> None:
+    engine = engine_for(tmp_path, rule_yaml("sel: {Flag: 1}\ncondition: sel"))
+    assert hits(engine, {"Flag": 1})
+    assert not hits(engine, {"Flag": True})
+    assert hits(engine, {"Flag": 1.0})
+
+
+@pytest.mark.parametrize(("detection", "fields", "expected"), [
+    ("sel: {CommandLine|exists: true}\ncondition: sel", {"commandline": "abc"}, True),
+    ("sel: {CommandLine: null}\ncondition: sel", {"commandline": "abc"}, False),
+    ("sel: {Image|fieldref: ParentImage}\ncondition: sel",
+     {"image": "C:\\x.exe", "parentimage": "c:\\X.exe"}, True),
+])
+def test_presence_and_fieldref_ignore_field_name_case(tmp_path, detection, fields, expected) -> None:
+    assert matches(tmp_path, detection, fields) is expected

@@ -108,10 +108,8 @@ class Bucket:
                 matcher = self._resolve(name)
             if matcher is None:
                 continue
-            try:
-                found = matcher.cache.get(value)  # inlined FieldMatcher.atoms_for fast path
-            except TypeError:
-                found = None
+            cls = value.__class__  # inlined FieldMatcher.atoms_for fast path
+            found = matcher.cache.get(value) if cls is str or cls is int else None
             if found is None:
                 found = matcher.atoms_for(value)
             if found:

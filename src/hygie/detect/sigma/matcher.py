@@ -152,11 +152,15 @@ class FieldMatcher:
         raise ValueError(f"not a value atom: {atom.describe()}")
 
     def atoms_for(self, value: Any) -> frozenset[int]:
-        """True atoms for one event value (cached). Lists match when any element does."""
-        try:
-            found = self.cache.get(value)
-        except TypeError:  # a list or dict value: not hashable
+        """True atoms for one event value (cached). Lists match when any element does.
+
+        Strings and ints are their own cache keys; other types are tagged with their type, as
+        ``True == 1`` and ``1 == 1.0`` must not share an entry (their text differs)."""
+        cls = value.__class__
+        if cls is list or cls is dict or cls is tuple:
             return self._unhashable(value)
+        key = value if cls is str or cls is int else (cls.__name__, value)
+        found = self.cache.get(key)
         if found is None:
             if value is None:
                 found = _EMPTY
@@ -164,7 +168,7 @@ class FieldMatcher:
                 found = self._compute(stringify(value))
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
-            self.cache[value] = found
+            self.cache[key] = found
         return found
 
     def _unhashable(self, value: Any) -> frozenset[int]:
@@ -216,7 +220,10 @@ def _scan(automaton: ahocorasick.Automaton, text: str, found: list[int]) -> None
 
 
 class EventAtoms:
-    """Atoms that need the whole event: null/exists (presence) and field references."""
+    """Atoms that need the whole event: null/exists (presence) and field references.
+
+    Field names compare case-insensitively here too: each distinct layout of event keys
+    (Sysmon events of one id share one) is mapped once to its casefolded names."""
 
     def __init__(self, table: AtomTable, atom_ids: Sequence[int]) -> None:
         self.presence: list[tuple[int, str, bool]] = []
@@ -224,22 +231,40 @@ class EventAtoms:
         for atom_id in atom_ids:
             atom = table.atoms[atom_id]
             if atom.kind == A.NULL:
-                self.presence.append((atom_id, atom.field, False))
+                self.presence.append((atom_id, atom.field.casefold(), False))
             elif atom.kind == A.EXISTS:
-                self.presence.append((atom_id, atom.field, True))
+                self.presence.append((atom_id, atom.field.casefold(), True))
             else:
                 other, mode = atom.value
-                self.fieldrefs.append((atom_id, atom.field, other, mode))
+                self.fieldrefs.append((atom_id, atom.field.casefold(), other.casefold(), mode))
+        self._layouts: dict[tuple[str, ...], dict[str, str]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.presence or self.fieldrefs)
 
+    def _names(self, fields: dict[str, Any]) -> dict[str, str]:
+        layout = tuple(fields)
+        names = self._layouts.get(layout)
+        if names is None:
+            names = {}
+            for key in layout:
+                names.setdefault(key.casefold(), key)
+            if len(self._layouts) >= _CACHE_LIMIT:
+                self._layouts.clear()
+            self._layouts[layout] = names
+        return names
+
     def evaluate(self, fields: dict[str, Any], out: list[int]) -> None:
+        names = self._names(fields)
         for atom_id, name, wanted in self.presence:
-            if (fields.get(name) is not None) is wanted:
+            key = names.get(name)
+            if ((key is not None and fields[key] is not None)) is wanted:
                 out.append(atom_id)
         for atom_id, name, other, mode in self.fieldrefs:
-            left, right = fields.get(name), fields.get(other)
+            left_key, right_key = names.get(name), names.get(other)
+            if left_key is None or right_key is None:
+                continue
+            left, right = fields[left_key], fields[right_key]
             if left is None or right is None:
                 continue
             left_text, right_text = stringify(left).casefold(), stringify(right).casefold()
