@@ -63,3 +63,18 @@ def test_hunt_rejects_unknown_level_cleanly() -> None:
 def test_hunt_without_any_rule_is_a_clear_error(tmp_path) -> None:
     result = runner.invoke(app, ["hunt", str(DEMO), "--no-packs", "--no-progress"])
     assert result.exit_code == 1 and "no rules loaded" in result.output
+
+
+def test_rules_list_shows_packs_inactive_rules_and_errors(tmp_path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "broken.yml").write_text("title: broken\nlogsource: {product: windows}\n"
+                                       "detection:\n  sel: {Image|nosuch: x}\n  condition: sel\n")
+    (folder / "linux.yml").write_text("title: linux rule\nlogsource: {product: linux}\n"
+                                      "detection:\n  sel: {Image: x}\n  condition: sel\n")
+    result = runner.invoke(app, ["rules", "list", "--rules", str(folder)])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "hygie-ransomware" in flat and "inactive" in flat
+    assert "broken.yml:4" in flat and "nosuch" in flat
+    assert "1 failed to load" in flat

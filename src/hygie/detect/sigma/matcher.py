@@ -96,7 +96,7 @@ class FieldMatcher:
     """All value atoms (not presence/fieldref) of one field for one set of rules."""
 
     __slots__ = ("name", "eq_ci", "eq_cs", "auto_ci", "auto_cs", "present", "gated", "ungated",
-                 "cache")
+                 "cache", "simple")
 
     def __init__(self, name: str, table: AtomTable, atom_ids: Iterable[int]) -> None:
         self.name = name
@@ -133,6 +133,9 @@ class FieldMatcher:
         self.ungated = tuple(by_gate.pop(-1, ()))
         self.gated = {gate: tuple(tests) for gate, tests in by_gate.items()}
         self.cache: dict[Any, frozenset[int]] = {}
+        # The common matcher (keywords, or a field with substring tests only) gets a lean path.
+        self.simple = not (self.eq_ci or self.eq_cs or self.auto_cs is not None or self.present
+                           or self.ungated or self.gated)
 
     @staticmethod
     def _predicate(atom: A.Atom) -> tuple[Callable[[str], bool], bool]:
@@ -164,8 +167,15 @@ class FieldMatcher:
         if found is None:
             if value is None:
                 found = _EMPTY
+            elif self.simple:
+                found = _EMPTY
+                if self.auto_ci is not None:
+                    hits: list[int] = []
+                    _scan(self.auto_ci, (value if cls is str else stringify(value)).casefold(), hits)
+                    if hits:
+                        found = frozenset(hits)
             else:
-                found = self._compute(stringify(value))
+                found = self._compute(value if cls is str else stringify(value))
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
             self.cache[key] = found
