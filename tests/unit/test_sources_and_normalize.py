@@ -140,3 +140,16 @@ def test_reader_never_crashes_and_accounts_for_every_line(tmp_path, lines: list[
     good = sum(1 for line in lines if line in (orjson.dumps(FLAT), orjson.dumps(ECS)))
     if lines and lines[0].strip() not in (b"{", b"["):
         assert len(events) >= good  # valid lines are never lost because of bad neighbours
+
+
+def test_gzipped_evtx_is_read(tmp_path) -> None:
+    from tests.conftest import ATTACK_SAMPLES, require_corpora
+
+    require_corpora()
+    source = ATTACK_SAMPLES / "AutomatedTestingTools" / "PanacheSysmon_vs_AtomicRedTeam01.evtx"
+    packed = tmp_path / "sysmon.evtx.gz"
+    packed.write_bytes(gzip.compress(source.read_bytes()))
+    plain, _ = _read(source)
+    events, stats = _read(packed)
+    assert len(events) == len(plain) > 0 and stats.problem_count == 0
+    assert events[0].source == str(packed)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from hygie.core.event import Event, InputProblem
 from hygie.normalize.windows import RecordShapeError, normalize_record
-from hygie.sources.evtx_file import read_evtx
+from hygie.sources.evtx_file import read_evtx, read_evtx_gz
 from hygie.sources.files import discover, kind_of
 from hygie.sources.json_file import read_json
 
@@ -47,8 +47,11 @@ def read_events(paths: Iterable[str | os.PathLike[str]], stats: ReadStats | None
         stats.files += 1
         if on_file is not None:
             on_file(path)
-        if kind_of(item) == "evtx":
+        kind = kind_of(item)
+        if kind == "evtx":
             records = read_evtx(path, sink)
+        elif kind == "evtx.gz":
+            records = read_evtx_gz(path, sink)
         else:
             records = read_json(path, sink)
         count = 0

@@ -6,7 +6,10 @@ they held; an unreadable file is reported once and the hunt moves on.
 
 from __future__ import annotations
 
+import gzip
 import re
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +29,23 @@ def _report_warnings(caught: list[warnings.WarningMessage], path: str, sink: Pro
         found = _RECORD_IDS.search(text)
         sink(InputProblem(path, int(found.group(1)) if found else -1, text))
     caught.clear()
+
+
+def read_evtx_gz(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A gzip-compressed EVTX file: unpacked to a temporary file (the parser needs to seek),
+    streamed there so memory stays flat, removed afterwards."""
+    with tempfile.NamedTemporaryFile(suffix=".evtx") as spool:
+        try:
+            with gzip.open(path, "rb") as packed:
+                shutil.copyfileobj(packed, spool, 1 << 20)
+        except (OSError, EOFError) as exc:
+            sink(InputProblem(path, 0, f"cannot unpack gzip: {exc}"))
+        spool.flush()
+        def renamed(problem: InputProblem) -> None:  # report the user's file, not the spool
+            sink(InputProblem(path, problem.offset, problem.reason))
+
+        for offset, doc in read_evtx(spool.name, renamed, threads):
+            yield offset, doc
 
 
 def read_evtx(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,10 +28,14 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | InputPr
 
 
 def kind_of(path: Path) -> str:
-    """``evtx`` or ``json``, from the file's first bytes (names lie; magic bytes do not)."""
+    """``evtx``, ``evtx.gz`` or ``json``, from the first bytes (names lie; magic bytes do not)."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(8)
-    except OSError:
+            if head[:2] == b"\x1f\x8b":
+                handle.seek(0)
+                with gzip.GzipFile(fileobj=handle) as unpacked:
+                    return "evtx.gz" if unpacked.read(8) == EVTX_MAGIC else "json"
+    except (OSError, EOFError):
         return "json"
     return "evtx" if head == EVTX_MAGIC else "json"
