@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sigma.conditions import ConditionOR
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
@@ -30,8 +31,8 @@ from hygie.detect.sigma.atoms import AtomTable
 from hygie.detect.sigma.buckets import Bucket, CompiledRule
 from hygie.detect.sigma.compiler import CompileError, ConditionCompiler
 from hygie.detect.sigma.correlation import CorrelationHit, CorrelationSpec, Correlator
-from hygie.detect.sigma.matcher import FieldMatcher
 from hygie.detect.sigma.loader import LoadedRule, RuleLoad, load_paths, locate
+from hygie.detect.sigma.matcher import FieldMatcher
 from hygie.normalize.logsources import LogSource, LogSourceRouter
 
 PACKS_DIR = Path(__file__).parent / "packs"
@@ -122,8 +123,6 @@ class Engine:
             if len(trees) == 1:
                 compiled = compiler.compile(trees[0])
             else:
-                from sigma.conditions import ConditionOR
-
                 compiled = compiler.compile(ConditionOR(trees))
         except (SigmaError, CompileError, ValueError, KeyError, TypeError, RecursionError) as exc:
             reason = " ".join(str(exc).split())
