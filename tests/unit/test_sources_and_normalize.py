@@ -138,7 +138,9 @@ def test_reader_never_crashes_and_accounts_for_every_line(tmp_path, lines: list[
     path.write_bytes(b"\n".join(lines) + b"\n")
     events, stats = _read(path)  # must not raise, whatever the bytes
     good = sum(1 for line in lines if line in (orjson.dumps(FLAT), orjson.dumps(ECS)))
-    if lines and lines[0].strip() not in (b"{", b"["):
+    # A file whose first bytes are EVTX's magic is read as EVTX (content wins over names), and
+    # one opening with a bare "{" or "[" as concatenated JSON: the line accounting is JSONL's.
+    if lines and lines[0].strip() not in (b"{", b"[") and not lines[0].startswith(b"ElfFile\x00"):
         assert len(events) >= good  # valid lines are never lost because of bad neighbours
 
 
