@@ -22,7 +22,6 @@ from hygie.detect.sigma import atoms as A
 from hygie.detect.sigma.atoms import AtomTable, stringify
 
 _CACHE_LIMIT = 65_536  # distinct values remembered per field before the cache is reset
-_RESULT_LIMIT = 65_536
 _EMPTY: frozenset[int] = frozenset()
 _MISSING = object()
 
