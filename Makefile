@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test bench lock clean
 
-$(STAMP): requirements.lock pyproject.toml
+# The install also compiles the engine kernel (setup.py, Cython): a change to it must rebuild.
+KERNEL := src/hygie/detect/sigma/kernel.py
+
+$(STAMP): requirements.lock pyproject.toml setup.py $(KERNEL)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
@@ -32,4 +35,4 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build src/hygie/detect/sigma/kernel.c src/hygie/detect/sigma/kernel.*.so

@@ -218,6 +218,7 @@ class Engine:
             matcher.cache.clear()
         for bucket in self._shared_buckets.values():
             bucket.results.clear()
+            bucket.by_parts.clear()
 
     def warm_up(self) -> int:
         """Build the buckets of every route the mapping names (part of compiling the rules),

@@ -78,12 +78,14 @@ def stringify(value: Any) -> str:
     return str(value)
 
 
-def required_literal(pattern: str, flags: int = 0) -> str | None:
+def required_literal(pattern: str, flags: int = 0, min_length: int = 3) -> str | None:
     """The longest ASCII literal every match of ``pattern`` must contain, or None.
 
     Used to gate regular expressions behind the multi-pattern automaton: a regex is run only
     on values that contain its literal. Only top-level literal runs are considered, which is
-    always sound (never rejects a value the regex would match).
+    always sound (never rejects a value the regex would match). A class of the two cases of
+    one letter (``[Rr]``) counts as that letter: callers compare the literal, casefolded, with
+    the casefolded value.
     """
     try:
         from re import _parser as sre_parse  # type: ignore[attr-defined]
@@ -100,6 +102,11 @@ def required_literal(pattern: str, flags: int = 0) -> str | None:
         if op is literal:
             run.append(chr(arg))
             continue
+        if op is sre_parse.IN:
+            letter = _case_pair(arg, literal)
+            if letter:
+                run.append(letter)
+                continue
         text = "".join(run)
         if len(text) > len(best):
             best = text
@@ -107,6 +114,38 @@ def required_literal(pattern: str, flags: int = 0) -> str | None:
     text = "".join(run)
     if len(text) > len(best):
         best = text
-    if len(best) < 3 or not best.isascii():
+    if len(best) < min_length or not best.isascii():
         return None
     return best
+
+
+def _case_pair(items: list[tuple[Any, Any]], literal: Any) -> str | None:
+    """``x`` for a character class that is exactly ``[Xx]`` (an ASCII letter), else None."""
+    if len(items) != 2 or items[0][0] is not literal or items[1][0] is not literal:
+        return None
+    first, second = chr(items[0][1]), chr(items[1][1])
+    if first.isascii() and first.isalpha() and first != second and first.lower() == second.lower():
+        return first.lower()
+    return None
+
+
+def required_repeat(pattern: str, flags: int = 0) -> tuple[str, int]:
+    """The ASCII character that ``pattern`` needs most often as a top-level literal, with that
+    count (``("", 0)`` if none). Every match contains at least that many of it; a cheap
+    ``str.count`` thus rules out values before a backtracking-prone regex runs."""
+    try:
+        from re import _parser as sre_parse  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - Python < 3.11
+        import sre_parse  # type: ignore[no-redef]
+    try:
+        parsed = sre_parse.parse(pattern, flags)
+    except (re.error, RecursionError, OverflowError):
+        return "", 0
+    counts: dict[str, int] = {}
+    for op, arg in parsed:
+        if op is sre_parse.LITERAL and arg < 128:
+            counts[chr(arg)] = counts.get(chr(arg), 0) + 1
+    if not counts:
+        return "", 0
+    char = max(counts, key=lambda c: counts[c])
+    return char, counts[char]

@@ -14,10 +14,12 @@ from typing import Any
 from hygie.detect.sigma import atoms as A
 from hygie.detect.sigma.atoms import AtomTable
 from hygie.detect.sigma.compiler import CompiledCondition
-from hygie.detect.sigma.matcher import _MISSING, EventAtoms, FieldMatcher
+from hygie.detect.sigma.kernel import true_atom_parts
+from hygie.detect.sigma.matcher import EventAtoms, FieldMatcher
 from hygie.normalize.logsources import LogSource
 
 _RESULT_LIMIT = 65_536
+_EMPTY: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -77,11 +79,19 @@ class Bucket:
         self.by_name: dict[str, FieldMatcher] = {}
         for name, ids in per_field.items():
             self.by_name[name] = self._matcher(name, ids | keyword)
-        self.field_map: dict[str, Any] = {}
+        # Per event field name as spelled in events: its matcher's value cache, the matcher,
+        # or membership of ``ignored`` (see kernel.true_atom_parts).
+        self.caches: dict[str, dict[Any, frozenset[int]]] = {}
+        self.matchers: dict[str, FieldMatcher] = {}
+        self.ignored: set[str] = set()
+        self.inert: dict[str, str] = {}
         self.event_atoms = EventAtoms(table, sorted(event_level))
         self.trigger = {atom: tuple(indices) for atom, indices in trigger.items()}
+        self.trigger_atoms = frozenset(self.trigger)
+        self.predicates = [rule.condition.predicate for rule in self.rules]
         self.always = tuple(always)
         self.results: dict[frozenset[int], tuple[int, ...]] = {}
+        self.by_parts: dict[tuple[frozenset[int], ...], tuple[frozenset[int], tuple[int, ...]]] = {}
 
     def _matcher(self, name: str, ids: set[int] | frozenset[int]) -> FieldMatcher:
         key = (name, frozenset(ids))  # buckets with the same atoms on a field share it
@@ -90,67 +100,74 @@ class Bucket:
             matcher = self._shared[key] = FieldMatcher(name, self._table, ids)
         return matcher
 
-    def _resolve(self, name: str) -> FieldMatcher | None:
-        """Field names compare case-insensitively (``ProcessID`` meets a rule's ``ProcessId``)."""
+    def _resolve(self, name: str) -> bool:
+        """Find the matcher of an event field name, once per name; False if it has none.
+
+        Field names compare case-insensitively (``ProcessID`` meets a rule's ``ProcessId``)."""
         folded = name.casefold()
         matcher = self.by_name.get(folded)
         if matcher is None and self.keyword_atoms:
             matcher = self.by_name[folded] = self._matcher(folded, self.keyword_atoms)
-        self.field_map[name] = matcher
-        return matcher
+        if matcher is None:
+            self.ignored.add(name)
+            return False
+        self.caches[name] = matcher.cache
+        self.matchers[name] = matcher
+        if matcher.inert is not None:
+            self.inert[name] = matcher.inert
+        return True
+
+    def _parts(self, fields: dict[str, Any]) -> list[frozenset[int]]:
+        parts = true_atom_parts(fields, self.caches, self.matchers, self.ignored, self.inert,
+                                self._resolve)
+        if self.event_atoms:
+            extra = self.event_atoms.evaluate(fields)
+            if extra:
+                parts.append(extra)
+        return parts
 
     def true_atoms(self, fields: dict[str, Any]) -> frozenset[int]:
-        parts: list[frozenset[int]] = []
-        field_map = self.field_map
-        for name, value in fields.items():
-            matcher = field_map.get(name, _MISSING)
-            if matcher is _MISSING:
-                matcher = self._resolve(name)
-            if matcher is None:
-                continue
-            cls = value.__class__  # inlined FieldMatcher.atoms_for fast path
-            found = matcher.cache.get(value) if cls is str or cls is int else None
-            if found is None:
-                found = matcher.atoms_for(value)
-            if found:
-                parts.append(found)
-        if self.event_atoms:
-            extra: list[int] = []
-            self.event_atoms.evaluate(fields, extra)
-            if extra:
-                parts.append(frozenset(extra))
+        """Every atom true for prepared ``fields``."""
+        parts = self._parts(fields)
         if not parts:
-            return frozenset()
+            return _EMPTY
         if len(parts) == 1:
             return parts[0]
-        return frozenset().union(*parts)
+        return _EMPTY.union(*parts)
 
     def prepare(self, fields: dict[str, Any]) -> dict[str, Any]:
         """The event as this route's rules see it (mapping aliases added)."""
         return _with_aliases(fields, self.aliases) if self.aliases else fields
 
     def match(self, fields: dict[str, Any]) -> tuple[frozenset[int], tuple[int, ...]]:
-        """Indices of the rules that match prepared ``fields``, with the true atoms."""
-        true = self.true_atoms(fields)
-        if not true and not self.always:
-            return true, ()
-        found = self.results.get(true)
+        """Indices of the rules that match prepared ``fields``, with the true atoms.
+
+        The answer is cached by the tuple of per-field atom sets (which come from the value
+        caches, so their hashes are already computed): an event like one seen before costs
+        neither the union of those sets nor the rules' formulas."""
+        parts = self._parts(fields)
+        key = tuple(parts)
+        found = self.by_parts.get(key)
         if found is None:
-            found = self._evaluate(true)
-            if len(self.results) >= _RESULT_LIMIT:
-                self.results.clear()
-            self.results[true] = found
-        return true, found
+            true = parts[0] if len(parts) == 1 else _EMPTY.union(*parts)
+            hits = self.results.get(true)
+            if hits is None:
+                hits = self._evaluate(true) if true or self.always else ()
+                if len(self.results) >= _RESULT_LIMIT:
+                    self.results.clear()
+                self.results[true] = hits
+            if len(self.by_parts) >= _RESULT_LIMIT:
+                self.by_parts.clear()
+            found = self.by_parts[key] = (true, hits)
+        return found
 
     def _evaluate(self, true: frozenset[int]) -> tuple[int, ...]:
         candidates = set(self.always)
         trigger = self.trigger
-        for atom_id in true:
-            hit = trigger.get(atom_id)
-            if hit:
-                candidates.update(hit)
-        rules = self.rules
-        return tuple(i for i in sorted(candidates) if rules[i].condition.predicate(true))
+        for atom_id in self.trigger_atoms.intersection(true):
+            candidates.update(trigger[atom_id])
+        predicates = self.predicates
+        return tuple(i for i in sorted(candidates) if predicates[i](true))
 
 
 def _with_aliases(fields: dict[str, Any], aliases: tuple[tuple[str, str], ...]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -20,10 +21,13 @@ import ahocorasick
 from hygie.core.event import parse_time
 from hygie.detect.sigma import atoms as A
 from hygie.detect.sigma.atoms import AtomTable, stringify
+from hygie.detect.sigma.kernel import scan as _scan_automaton
 
 _CACHE_LIMIT = 65_536  # distinct values remembered per field before the cache is reset
+# Characters of the values that make most cache misses (record ids, GUIDs, times, pids). A
+# keyword-only matcher none of whose literals is made of them alone skips such values unseen.
+_INERT_CHARS = "0123456789abcdefABCDEF-:. {}tzTZ"
 _EMPTY: frozenset[int] = frozenset()
-_MISSING = object()
 
 
 class _Automaton:
@@ -67,16 +71,28 @@ def _compare(op: str, number: float) -> Callable[[str], bool]:
     return test
 
 
-def _cidr(network: str) -> Callable[[str], bool]:
-    net = ipaddress.ip_network(network, strict=False)
+class _CidrSet:
+    """All ``cidr`` atoms of one field: the value is parsed once, then compared as an integer
+    with each network's range (``ipaddress`` per atom cost more than the rest of a hunt)."""
 
-    def test(text: str) -> bool:
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int, int, int]] = []  # (atom, family, first, last)
+
+    def add(self, atom_id: int, network: str) -> None:
+        net = ipaddress.ip_network(network, strict=False)
+        family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        self.ranges.append((atom_id, family, int(net.network_address), int(net.broadcast_address)))
+
+    def atoms(self, text: str, found: list[int]) -> None:
+        address = text.strip().split("%")[0]
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
         try:
-            return ipaddress.ip_address(text.strip().split("%")[0]) in net
-        except ValueError:
-            return False
-
-    return test
+            number = int.from_bytes(socket.inet_pton(family, address), "big")
+        except (OSError, ValueError):
+            return
+        for atom_id, net_family, first, last in self.ranges:
+            if net_family == family and first <= number <= last:
+                found.append(atom_id)
 
 
 def _timepart(unit: str, number: int) -> Callable[[str], bool]:
@@ -95,7 +111,7 @@ class FieldMatcher:
     """All value atoms (not presence/fieldref) of one field for one set of rules."""
 
     __slots__ = ("name", "eq_ci", "eq_cs", "auto_ci", "auto_cs", "present", "gated", "ungated",
-                 "cache", "simple")
+                 "gates", "cidrs", "cache", "simple", "inert")
 
     def __init__(self, name: str, table: AtomTable, atom_ids: Iterable[int]) -> None:
         self.name = name
@@ -104,6 +120,7 @@ class FieldMatcher:
         auto_ci, auto_cs = _Automaton(), _Automaton()
         present: list[int] = []
         gated: list[tuple[int, int, Callable[[str], bool], bool]] = []
+        cidrs = _CidrSet()
         for atom_id in sorted(set(atom_ids)):
             atom = table.atoms[atom_id]
             kind = atom.kind
@@ -117,6 +134,8 @@ class FieldMatcher:
                     (auto_cs if atom.cased else auto_ci).add(atom.value, kind, atom_id)
             elif kind == A.PRESENT:
                 present.append(atom_id)
+            elif kind == A.CIDR and atom_id not in table.gates:
+                cidrs.add(atom_id, atom.value)
             else:
                 test, folded = self._predicate(atom)
                 gated.append((atom_id, table.gates.get(atom_id, -1), test, folded))
@@ -129,12 +148,21 @@ class FieldMatcher:
         by_gate: dict[int, list[tuple[int, Callable[[str], bool], bool]]] = defaultdict(list)
         for atom_id, gate, test, folded in gated:
             by_gate[gate].append((atom_id, test, folded))
-        self.ungated = tuple(by_gate.pop(-1, ()))
+        # Ungated tests still get a cheap pre-check: a short literal (``-c`` of ``\\s-c\\s``)
+        # every match must contain, tested with ``in`` before the regular expression runs, and
+        # a character count (see ``_hint``).
+        self.ungated = tuple((atom_id, _hint(table.atoms[atom_id]), test, folded)
+                             for atom_id, test, folded in by_gate.pop(-1, ()))
         self.gated = {gate: tuple(tests) for gate, tests in by_gate.items()}
+        self.gates = frozenset(self.gated)
+        self.cidrs = cidrs if cidrs.ranges else None
         self.cache: dict[Any, frozenset[int]] = {}
         # The common matcher (keywords, or a field with substring tests only) gets a lean path.
         self.simple = not (self.eq_ci or self.eq_cs or self.auto_cs is not None or self.present
-                           or self.ungated or self.gated)
+                           or self.ungated or self.gated or self.cidrs)
+        inert = set(_INERT_CHARS.casefold())
+        self.inert = _INERT_CHARS if self.simple and not any(
+            set(text) <= inert for text in auto_ci.patterns) else None
 
     @staticmethod
     def _predicate(atom: A.Atom) -> tuple[Callable[[str], bool], bool]:
@@ -146,7 +174,9 @@ class FieldMatcher:
             pattern, flags = atom.value
             return re.compile(pattern, flags).search, False  # type: ignore[return-value]
         if atom.kind == A.CIDR:
-            return _cidr(atom.value), False
+            cidrs = _CidrSet()
+            cidrs.add(0, atom.value)
+            return (lambda text: bool(_found_any(cidrs, text))), False
         if atom.kind == A.COMPARE:
             return _compare(*atom.value), False
         if atom.kind == A.TIMEPART:
@@ -169,10 +199,12 @@ class FieldMatcher:
             elif self.simple:
                 found = _EMPTY
                 if self.auto_ci is not None:
-                    hits: list[int] = []
-                    _scan(self.auto_ci, (value if cls is str else stringify(value)).casefold(), hits)
-                    if hits:
-                        found = frozenset(hits)
+                    folded = (value if cls is str else stringify(value)).casefold()
+                    if self.inert is None or folded.strip(self.inert):
+                        hits: list[int] = []
+                        _scan_automaton(self.auto_ci, folded, hits)
+                        if hits:
+                            found = frozenset(hits)
             else:
                 found = self._compute(value if cls is str else stringify(value))
             if len(self.cache) >= _CACHE_LIMIT:
@@ -200,32 +232,40 @@ class FieldMatcher:
             if hit:
                 found.extend(hit)
         if self.auto_ci is not None:
-            _scan(self.auto_ci, folded, found)
+            _scan_automaton(self.auto_ci, folded, found)
         if self.auto_cs is not None:
-            _scan(self.auto_cs, text, found)
-        for atom_id, test, wants_folded in self.ungated:
-            if test(folded if wants_folded else text):
+            _scan_automaton(self.auto_cs, text, found)
+        if self.cidrs is not None:
+            self.cidrs.atoms(text, found)
+        for atom_id, (hint, char, count), test, wants_folded in self.ungated:
+            if (hint in folded and (count < 2 or folded.count(char) >= count)
+                    and test(folded if wants_folded else text)):
                 found.append(atom_id)
         if self.gated and found:
             gated = self.gated
-            for gate in set(found):
-                tests = gated.get(gate)
-                if tests:
-                    for atom_id, test, wants_folded in tests:
-                        if test(folded if wants_folded else text):
-                            found.append(atom_id)
+            for gate in self.gates.intersection(found):
+                for atom_id, test, wants_folded in gated[gate]:
+                    if test(folded if wants_folded else text):
+                        found.append(atom_id)
         return frozenset(found) if found else _EMPTY
 
 
-def _scan(automaton: ahocorasick.Automaton, text: str, found: list[int]) -> None:
-    last = len(text) - 1
-    for end, (length, contains, starts, ends) in automaton.iter(text):
-        if contains:
-            found.extend(contains)
-        if starts and end + 1 == length:
-            found.extend(starts)
-        if ends and end == last:
-            found.extend(ends)
+def _hint(atom: A.Atom) -> tuple[str, str, int]:
+    """What every value matching ``atom`` contains, casefolded: a literal ("" if none known),
+    and a character with how many times it must occur (``\\+.*\\+.*\\+``: three ``+``), which
+    spares the backtracking of such patterns on the values that cannot match."""
+    if atom.kind != A.REGEX:
+        return "", "", 0
+    pattern, flags = atom.value
+    literal = (A.required_literal(pattern, flags, min_length=1) or "").casefold()
+    char, count = A.required_repeat(pattern, flags)
+    return literal, char.casefold(), count
+
+
+def _found_any(cidrs: _CidrSet, text: str) -> list[int]:
+    found: list[int] = []
+    cidrs.atoms(text, found)
+    return found
 
 
 class EventAtoms:
@@ -246,25 +286,32 @@ class EventAtoms:
             else:
                 other, mode = atom.value
                 self.fieldrefs.append((atom_id, atom.field.casefold(), other.casefold(), mode))
-        self._layouts: dict[tuple[str, ...], dict[str, str]] = {}
+        self._layouts: dict[tuple[str, ...], tuple[dict[str, str], frozenset[int]]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.presence or self.fieldrefs)
 
-    def _names(self, fields: dict[str, Any]) -> dict[str, str]:
+    def _layout(self, fields: dict[str, Any]) -> tuple[dict[str, str], frozenset[int]]:
+        """The layout's casefolded names, and its true presence atoms when no value is null."""
         layout = tuple(fields)
-        names = self._layouts.get(layout)
-        if names is None:
-            names = {}
+        found = self._layouts.get(layout)
+        if found is None:
+            names: dict[str, str] = {}
             for key in layout:
                 names.setdefault(key.casefold(), key)
+            static = frozenset(atom_id for atom_id, name, wanted in self.presence
+                               if (name in names) is wanted)
             if len(self._layouts) >= _CACHE_LIMIT:
                 self._layouts.clear()
-            self._layouts[layout] = names
-        return names
+            found = self._layouts[layout] = (names, static)
+        return found
 
-    def evaluate(self, fields: dict[str, Any], out: list[int]) -> None:
-        names = self._names(fields)
+    def evaluate(self, fields: dict[str, Any]) -> frozenset[int]:
+        """The true presence and field-reference atoms of one event."""
+        names, static = self._layout(fields)
+        if not self.fieldrefs and None not in fields.values():
+            return static  # the common case: one lookup per event
+        out: list[int] = []
         for atom_id, name, wanted in self.presence:
             key = names.get(name)
             if ((key is not None and fields[key] is not None)) is wanted:
@@ -283,3 +330,4 @@ class EventAtoms:
                 or (mode == "endswith" and left_text.endswith(right_text))
             ):
                 out.append(atom_id)
+        return frozenset(out) if out else _EMPTY
