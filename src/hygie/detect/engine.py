@@ -219,6 +219,7 @@ class Engine:
         for bucket in self._shared_buckets.values():
             bucket.results.clear()
             bucket.by_parts.clear()
+            bucket.event_atoms.clear()
 
     def warm_up(self) -> int:
         """Build the buckets of every route the mapping names (part of compiling the rules),

@@ -291,6 +291,9 @@ class EventAtoms:
     def __bool__(self) -> bool:
         return bool(self.presence or self.fieldrefs)
 
+    def clear(self) -> None:
+        self._layouts.clear()
+
     def _layout(self, fields: dict[str, Any]) -> tuple[dict[str, str], frozenset[int]]:
         """The layout's casefolded names, and its true presence atoms when no value is null."""
         layout = tuple(fields)
