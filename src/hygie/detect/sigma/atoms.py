@@ -11,6 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+try:
+    from re import _parser as _sre  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python < 3.11
+    import sre_parse as _sre  # type: ignore[no-redef]
+
 # Kinds of atom. String kinds compare case-insensitively (str.casefold) unless ``cased``.
 EQ = "eq"
 CONTAINS = "contains"
@@ -78,6 +83,14 @@ def stringify(value: Any) -> str:
     return str(value)
 
 
+def _parse_regex(pattern: str, flags: int) -> Any:
+    """The parse tree of a regular expression (Python's own parser), or None if invalid."""
+    try:
+        return _sre.parse(pattern, flags)
+    except (re.error, RecursionError, OverflowError):
+        return None
+
+
 def required_literal(pattern: str, flags: int = 0, min_length: int = 3) -> str | None:
     """The longest ASCII literal every match of ``pattern`` must contain, or None.
 
@@ -87,22 +100,17 @@ def required_literal(pattern: str, flags: int = 0, min_length: int = 3) -> str |
     one letter (``[Rr]``) counts as that letter: callers compare the literal, casefolded, with
     the casefolded value.
     """
-    try:
-        from re import _parser as sre_parse  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - Python < 3.11
-        import sre_parse  # type: ignore[no-redef]
-    try:
-        parsed = sre_parse.parse(pattern, flags)
-    except (re.error, RecursionError, OverflowError):
+    parsed = _parse_regex(pattern, flags)
+    if parsed is None:
         return None
     best = ""
     run: list[str] = []
-    literal = sre_parse.LITERAL
+    literal = _sre.LITERAL
     for op, arg in parsed:
         if op is literal:
             run.append(chr(arg))
             continue
-        if op is sre_parse.IN:
+        if op is _sre.IN:
             letter = _case_pair(arg, literal)
             if letter:
                 run.append(letter)
@@ -133,17 +141,12 @@ def required_repeat(pattern: str, flags: int = 0) -> tuple[str, int]:
     """The ASCII character that ``pattern`` needs most often as a top-level literal, with that
     count (``("", 0)`` if none). Every match contains at least that many of it; a cheap
     ``str.count`` thus rules out values before a backtracking-prone regex runs."""
-    try:
-        from re import _parser as sre_parse  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - Python < 3.11
-        import sre_parse  # type: ignore[no-redef]
-    try:
-        parsed = sre_parse.parse(pattern, flags)
-    except (re.error, RecursionError, OverflowError):
+    parsed = _parse_regex(pattern, flags)
+    if parsed is None:
         return "", 0
     counts: dict[str, int] = {}
     for op, arg in parsed:
-        if op is sre_parse.LITERAL and arg < 128:
+        if op is _sre.LITERAL and arg < 128:
             counts[chr(arg)] = counts.get(chr(arg), 0) + 1
     if not counts:
         return "", 0

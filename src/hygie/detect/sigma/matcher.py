@@ -134,7 +134,7 @@ class FieldMatcher:
                     (auto_cs if atom.cased else auto_ci).add(atom.value, kind, atom_id)
             elif kind == A.PRESENT:
                 present.append(atom_id)
-            elif kind == A.CIDR and atom_id not in table.gates:
+            elif kind == A.CIDR:  # never gated: no literal to gate on
                 cidrs.add(atom_id, atom.value)
             else:
                 test, folded = self._predicate(atom)
@@ -173,10 +173,6 @@ class FieldMatcher:
         if atom.kind == A.REGEX:
             pattern, flags = atom.value
             return re.compile(pattern, flags).search, False  # type: ignore[return-value]
-        if atom.kind == A.CIDR:
-            cidrs = _CidrSet()
-            cidrs.add(0, atom.value)
-            return (lambda text: bool(_found_any(cidrs, text))), False
         if atom.kind == A.COMPARE:
             return _compare(*atom.value), False
         if atom.kind == A.TIMEPART:
@@ -260,12 +256,6 @@ def _hint(atom: A.Atom) -> tuple[str, str, int]:
     literal = (A.required_literal(pattern, flags, min_length=1) or "").casefold()
     char, count = A.required_repeat(pattern, flags)
     return literal, char.casefold(), count
-
-
-def _found_any(cidrs: _CidrSet, text: str) -> list[int]:
-    found: list[int] = []
-    cidrs.atoms(text, found)
-    return found
 
 
 class EventAtoms:
