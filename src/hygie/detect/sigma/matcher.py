@@ -1,8 +1,8 @@
 """Evaluate all atoms of one field in one pass, and all rules of one log source per event.
 
 Per field, every string atom of every rule goes into one Aho-Corasick automaton (pyahocorasick)
-plus a dict for equality; regexes and globs run only when the automaton found their required
-literal. Results are cached per distinct field value (hosts, images, users repeat a lot), and
+plus a dict for equality; regexes and globs are looked for all at once by Hyperscan (see
+``regexset``), or else run only when the automaton found their required literal. Results are cached per distinct field value (hosts, images, users repeat a lot), and
 the set of rules matched is cached per distinct set of true atoms. The cost per event is thus a
 few dictionary lookups, whatever the number of rules.
 """
@@ -22,12 +22,17 @@ from hygie.core.event import parse_time
 from hygie.detect.sigma import atoms as A
 from hygie.detect.sigma.atoms import AtomTable, stringify
 from hygie.detect.sigma.kernel import scan as _scan_automaton
+from hygie.detect.sigma.regexset import RegexSet, expression, plain_text
 
 _CACHE_LIMIT = 65_536  # distinct values remembered per field before the cache is reset
 # Characters of the values that make most cache misses (record ids, GUIDs, times, pids). A
 # keyword-only matcher none of whose literals is made of them alone skips such values unseen.
 _INERT_CHARS = "0123456789abcdefABCDEF-:. {}tzTZ"
 _EMPTY: frozenset[int] = frozenset()
+# Below this many regex and wildcard tests on a field, the tests gated by their literals cost
+# less than a Hyperscan scan (measured on the attack samples: only command lines, with ~150
+# tests, gain; fields with up to 30 tests lose).
+_REGEX_SET_MIN = 32
 
 
 class _Automaton:
@@ -110,8 +115,8 @@ def _timepart(unit: str, number: int) -> Callable[[str], bool]:
 class FieldMatcher:
     """All value atoms (not presence/fieldref) of one field for one set of rules."""
 
-    __slots__ = ("name", "eq_ci", "eq_cs", "auto_ci", "auto_cs", "present", "gated", "ungated",
-                 "gates", "cidrs", "cache", "simple", "inert")
+    __slots__ = ("name", "eq_ci", "eq_cs", "auto_ci", "auto_cs", "present", "tests", "regexes",
+                 "rest", "cidrs", "cache", "simple", "inert")
 
     def __init__(self, name: str, table: AtomTable, atom_ids: Iterable[int]) -> None:
         self.name = name
@@ -144,22 +149,16 @@ class FieldMatcher:
         self.auto_ci = auto_ci.build()
         self.auto_cs = auto_cs.build()
         self.present = tuple(present)
-        # Expensive tests indexed by the literal atom that must be true for them to matter.
-        by_gate: dict[int, list[tuple[int, Callable[[str], bool], bool]]] = defaultdict(list)
-        for atom_id, gate, test, folded in gated:
-            by_gate[gate].append((atom_id, test, folded))
-        # Ungated tests still get a cheap pre-check: a short literal (``-c`` of ``\\s-c\\s``)
-        # every match must contain, tested with ``in`` before the regular expression runs, and
-        # a character count (see ``_hint``).
-        self.ungated = tuple((atom_id, _hint(table.atoms[atom_id]), test, folded)
-                             for atom_id, test, folded in by_gate.pop(-1, ()))
-        self.gated = {gate: tuple(tests) for gate, tests in by_gate.items()}
-        self.gates = frozenset(self.gated)
+        # Every test one by one (``tests``), or the regexes and wildcards that Hyperscan
+        # accepts in one pass (``regexes``, for plain text) and the ``rest`` one by one.
+        self.tests = _Tests(table, gated)
+        self.regexes, in_set = _regex_set(table, gated)
+        self.rest = _Tests(table, [entry for entry in gated if entry[0] not in in_set])
         self.cidrs = cidrs if cidrs.ranges else None
         self.cache: dict[Any, frozenset[int]] = {}
         # The common matcher (keywords, or a field with substring tests only) gets a lean path.
         self.simple = not (self.eq_ci or self.eq_cs or self.auto_cs is not None or self.present
-                           or self.ungated or self.gated or self.cidrs)
+                           or self.tests or self.cidrs)
         inert = set(_INERT_CHARS.casefold())
         self.inert = _INERT_CHARS if self.simple and not any(
             set(text) <= inert for text in auto_ci.patterns) else None
@@ -233,6 +232,58 @@ class FieldMatcher:
             _scan_automaton(self.auto_cs, text, found)
         if self.cidrs is not None:
             self.cidrs.atoms(text, found)
+        tests = self.tests
+        if self.regexes is not None and plain_text(text):
+            self.regexes.atoms(text, folded, found)
+            tests = self.rest
+        if tests:
+            tests.run(text, folded, found)
+        return frozenset(found) if found else _EMPTY
+
+
+def _regex_set(table: AtomTable, tests: Sequence[tuple[int, int, Callable[[str], Any], bool]]
+               ) -> tuple[RegexSet | None, set[int]]:
+    """The Hyperscan set of the regex and wildcard tests it can prefilter, and their atoms."""
+    candidates = []
+    for atom_id, _gate, test, folded in tests:
+        atom = table.atoms[atom_id]
+        hs_expression = None
+        if atom.kind == A.REGEX:
+            hs_expression = expression(atom.value[0], atom.value[1], False, False)
+        elif atom.kind == A.GLOB:
+            hs_expression = expression(atom.value, re.DOTALL, True, not atom.cased)
+        if hs_expression is not None:
+            candidates.append((atom_id, test, folded, hs_expression))
+    if len(candidates) < _REGEX_SET_MIN:
+        return None, set()
+    regexes, rejected = RegexSet.build(candidates)
+    out = {entry[0] for entry in candidates} - {candidates[i][0] for i in rejected}
+    return regexes, out
+
+
+class _Tests:
+    """Value tests (regex, wildcard, comparison, time part) run one by one, cheap checks first.
+
+    A test with a gate (a literal every match contains, found by the automaton) runs only when
+    its gate is true; the others get the pre-check of ``_hint``."""
+
+    __slots__ = ("ungated", "gated", "gates")
+
+    def __init__(self, table: AtomTable,
+                 tests: Sequence[tuple[int, int, Callable[[str], Any], bool]]) -> None:
+        by_gate: dict[int, list[tuple[int, Callable[[str], Any], bool]]] = defaultdict(list)
+        for atom_id, gate, test, folded in tests:
+            by_gate[gate].append((atom_id, test, folded))
+        self.ungated = tuple((atom_id, _hint(table.atoms[atom_id]), test, folded)
+                             for atom_id, test, folded in by_gate.pop(-1, ()))
+        self.gated = {gate: tuple(entries) for gate, entries in by_gate.items()}
+        self.gates = frozenset(self.gated)
+
+    def __bool__(self) -> bool:
+        return bool(self.ungated or self.gated)
+
+    def run(self, text: str, folded: str, found: list[int]) -> None:
+        """Append the atoms of the tests that pass; ``found`` holds the literal atoms."""
         for atom_id, (hint, char, count), test, wants_folded in self.ungated:
             if (hint in folded and (count < 2 or folded.count(char) >= count)
                     and test(folded if wants_folded else text)):
@@ -243,7 +294,6 @@ class FieldMatcher:
                 for atom_id, test, wants_folded in gated[gate]:
                     if test(folded if wants_folded else text):
                         found.append(atom_id)
-        return frozenset(found) if found else _EMPTY
 
 
 def _hint(atom: A.Atom) -> tuple[str, str, int]:
