@@ -27,3 +27,8 @@ class RuleLoadError(HygieError):
         super().__init__(f"{location}: {reason}")
         self.location = location
         self.reason = reason
+
+
+class RecordError(HygieError):
+    """A received record that cannot be parsed: it is quarantined with this reason (meant for
+    a person: what was expected, where), and the rest of the batch goes on."""

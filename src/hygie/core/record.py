@@ -1,0 +1,61 @@
+"""A record as a collector received it, before any parsing: what travels on the bus.
+
+Collectors do no more than frame bytes into records and stamp them (tenant, source, receive
+time), so that a record is spooled, and thus safe from a crash, before anything can fail on its
+content. Parsing happens in the normalise stage, where a bad record is quarantined with its
+reason instead of being lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+# Record kinds, i.e. which parser of the normalise stage reads the payload.
+SYSLOG = "syslog"  # one syslog message (RFC 3164 or 5424); may carry JSON, CEF, ATNA XML...
+JSON = "json"  # one JSON document (evtx_dump, NXLog/HELK, Winlogbeat/ECS shapes)
+ATNA = "atna"  # DICOM PS3.15 Annex A audit message (XML)
+HL7 = "hl7"  # one HL7 v2 message
+FHIR = "fhir"  # one FHIR AuditEvent resource (JSON)
+KINDS = frozenset({SYSLOG, JSON, ATNA, HL7, FHIR})
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One received record. ``received`` is POSIX seconds (UTC); ``peer`` the sender's address
+    when there is one (``127.0.0.1:51514``)."""
+
+    tenant: str
+    source: str
+    kind: str
+    payload: bytes
+    received: float
+    peer: str | None = None
+
+    def key(self) -> str:
+        """A deterministic id: the same record delivered twice has the same key (dedup)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (self.tenant, self.source, self.kind, repr(self.received), self.peer or ""):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        digest.update(self.payload)
+        return digest.hexdigest()
+
+    def to_bytes(self) -> bytes:
+        """Wire form for the spool and NATS (JSON; a payload that is not UTF-8 in base64)."""
+        try:
+            payload, encoding = self.payload.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            payload, encoding = base64.b64encode(self.payload).decode("ascii"), "base64"
+        return orjson.dumps({"t": self.tenant, "s": self.source, "k": self.kind, "p": payload,
+                             "e": encoding, "r": self.received, "a": self.peer})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RawRecord:
+        doc = orjson.loads(data)
+        text: str = doc["p"]
+        payload = base64.b64decode(text) if doc.get("e") == "base64" else text.encode("utf-8")
+        return cls(doc["t"], doc["s"], doc["k"], payload, float(doc["r"]), doc.get("a"))
