@@ -18,10 +18,11 @@ $(STAMP): requirements.lock pyproject.toml setup.py $(KERNEL)
 
 install: $(STAMP)
 
-# Until the monitoring service exists, `run` hunts the shipped demo data set with Hygie's
-# own rule packs (plus any rules installed with `hygie rules update`).
+# `run` starts the monitoring service on the embedded default (SQLite + local spool) with a
+# demo tenant, replays the demo data set through its HTTP collector and prints the alerts;
+# it keeps serving until Ctrl-C. Rules: Hygie's packs plus any installed by `hygie rules update`.
 run: $(STAMP)
-	$(BIN)/hygie hunt src/hygie/demo/hospital_morning.jsonl --min-level medium
+	$(BIN)/hygie serve --demo
 
 test: $(STAMP)
 	$(BIN)/pytest -q

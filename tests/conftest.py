@@ -38,3 +38,35 @@ def sigmahq_engine():
     engine = Engine.from_paths(WINDOWS_RULE_DIRS)
     engine.warm_up()
     return engine
+
+
+POSTGRES_ADMIN = os.environ.get("HYGIE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_dsn(request, tmp_path):
+    """A fresh state database: SQLite in tmp_path, or a throw-away PostgreSQL database on
+    127.0.0.1:5432 (dropped afterwards). Without a PostgreSQL server the PostgreSQL case is
+    skipped on a developer machine and fails under CI=true."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    import secrets
+
+    import psycopg
+
+    name = "hygie_test_" + secrets.token_hex(6)
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+            yield f"{base}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -15,7 +15,11 @@ ALLOWED = {
     "normalize": {"core", "sources"},
     "detect": {"core", "sources", "normalize"},
     "alerts": {"core", "sources", "normalize", "detect"},
-    "cli": {"core", "sources", "normalize", "detect", "alerts"},
+    # the bus and the state store carry and keep what the stages produce: they know only core
+    "bus": {"core"},
+    "store": {"core"},
+    "pipeline": {"core", "sources", "normalize", "detect", "alerts", "bus", "store"},
+    "cli": {"core", "sources", "normalize", "detect", "alerts", "bus", "store", "pipeline"},
     "demo": {"core"},
 }
 

@@ -1,11 +1,11 @@
-"""Entry point: ``hygie hunt``, ``hygie rules ...``."""
+"""Entry point: ``hygie hunt``, ``hygie serve``, ``hygie alerts``, ``hygie rules ...``."""
 
 from __future__ import annotations
 
 import typer
 
 from hygie import __version__
-from hygie.cli import hunt, rules
+from hygie.cli import hunt, rules, serve
 
 app = typer.Typer(
     name="hygie",
@@ -14,6 +14,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("hunt")(hunt.hunt)
+app.command("serve")(serve.serve)
+app.command("alerts")(serve.alerts)
+app.command("token")(serve.tokens)
 app.add_typer(rules.app, name="rules")
 
 

@@ -233,8 +233,14 @@ class Engine:
             self.bucket_for(values)
         return len(self._shared_buckets)
 
-    def match_event(self, event: Event) -> list[Alert]:
-        """Alerts for one event (correlation state is updated too)."""
+    def new_correlator(self) -> Correlator:
+        """Correlation state of its own, e.g. one per tenant: windows never mix hospitals."""
+        return Correlator(self.correlations)
+
+    def match_event(self, event: Event, correlator: Correlator | None = None) -> list[Alert]:
+        """Alerts for one event; the correlation state (the engine's own unless one is given)
+        is updated too."""
+        correlator = correlator or self.correlator
         bucket = self.bucket_for(event.fields)
         fields = bucket.prepare(event.fields)
         true, hits = bucket.match(fields)
@@ -243,8 +249,8 @@ class Engine:
         alerts: list[Alert] = []
         for index in hits:
             rule = bucket.rules[index]
-            if self.correlator.by_base and rule.rule_id in self.correlator.by_base:
-                for hit in self.correlator.feed(rule.rule_id, event):
+            if correlator.by_base and rule.rule_id in correlator.by_base:
+                for hit in correlator.feed(rule.rule_id, event):
                     alerts.append(self._correlation_alert(hit))
             if rule.generate:
                 alerts.append(self._alert(rule, event, fields, true))
@@ -262,8 +268,8 @@ class Engine:
     def run(self, events: Iterable[Event]) -> list[Alert]:
         return list(self.stream(events))
 
-    def flush(self) -> Iterator[Alert]:
-        for hit in self.correlator.flush():
+    def flush(self, correlator: Correlator | None = None) -> Iterator[Alert]:
+        for hit in (correlator or self.correlator).flush():
             yield self._correlation_alert(hit)
 
     @staticmethod

@@ -1,0 +1,1 @@
+"""How records travel from the collectors to detection: a local spool, or NATS JetStream."""

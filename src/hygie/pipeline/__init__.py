@@ -1,0 +1,1 @@
+"""The running service: collectors -> bus -> normalise -> detect -> alerts -> store."""

@@ -1,0 +1,75 @@
+"""The detection stage: records in, results (alerts or quarantine) out, one batch at a time.
+
+It is the same code in the embedded service and in a NATS worker; only the bus around it
+changes. Correlation windows are kept per tenant, so events of two hospitals never complete
+each other's correlation.
+
+A record delivered again after its results were stored (the bus is at-least-once) is skipped
+here, by key, so it cannot count twice in a correlation window; the store ignores its alerts
+anyway. After a crash the stage starts empty and the replayed records rebuild the windows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from hygie.core.errors import RecordError
+from hygie.core.record import RawRecord
+from hygie.detect.engine import Engine
+from hygie.detect.sigma.correlation import Correlator
+from hygie.normalize.records import record_to_event
+from hygie.store.state.store import RecordResult
+
+log = logging.getLogger("hygie.pipeline")
+QUARANTINE_PAYLOAD_LIMIT = 256 * 1024  # bytes of a bad record kept for the analyst
+SEEN_LIMIT = 200_000  # keys of stored records remembered against redelivery
+
+
+class DetectionStage:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.correlators: dict[str, Correlator] = {}
+        self.events = 0
+        self.quarantined = 0
+        self.redelivered = 0
+        self._seen: dict[str, None] = {}
+
+    def mark_stored(self, results: Sequence[RecordResult]) -> None:
+        """Remember the records whose results are now stored (call after the commit)."""
+        seen = self._seen
+        for result in results:
+            seen[result.record_key] = None
+        while len(seen) > SEEN_LIMIT:
+            del seen[next(iter(seen))]
+
+    def process(self, records: Sequence[RawRecord]) -> list[RecordResult]:
+        results = []
+        for record in records:
+            key = record.key()
+            if key in self._seen:
+                self.redelivered += 1
+                continue
+            result = RecordResult(record.tenant, key, record.source, record.kind, record.received)
+            try:
+                event = record_to_event(record)
+            except RecordError as exc:
+                self._quarantine(result, record, str(exc))
+            except Exception as exc:  # a parser bug must not stop the stage or lose the record
+                log.exception("parser failure on a %s record from %s", record.kind, record.source)
+                self._quarantine(result, record, f"parser failure ({type(exc).__name__}): {exc}")
+            else:
+                self.events += 1
+                correlator = self.correlators.get(record.tenant)
+                if correlator is None:
+                    correlator = self.correlators[record.tenant] = self.engine.new_correlator()
+                result.alerts = self.engine.match_event(event, correlator)
+                if result.alerts:
+                    result.event = dict(event.fields)
+            results.append(result)
+        return results
+
+    def _quarantine(self, result: RecordResult, record: RawRecord, reason: str) -> None:
+        self.quarantined += 1
+        result.quarantine_reason = reason
+        result.payload = record.payload[:QUARANTINE_PAYLOAD_LIMIT]

@@ -1,0 +1,1 @@
+"""Where results live: ``state`` (tenants, tokens, alerts, quarantine; SQLAlchemy)."""
