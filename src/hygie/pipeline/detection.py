@@ -18,6 +18,7 @@ from hygie.core.errors import RecordError
 from hygie.core.record import RawRecord
 from hygie.detect.engine import Engine
 from hygie.detect.sigma.correlation import Correlator
+from hygie.normalize.healthcare import PatientPolicy
 from hygie.normalize.records import record_to_event
 from hygie.store.state.store import RecordResult
 
@@ -27,8 +28,9 @@ SEEN_LIMIT = 200_000  # keys of stored records remembered against redelivery
 
 
 class DetectionStage:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, policy: PatientPolicy) -> None:
         self.engine = engine
+        self.policy = policy
         self.correlators: dict[str, Correlator] = {}
         self.events = 0
         self.quarantined = 0
@@ -52,7 +54,7 @@ class DetectionStage:
                 continue
             result = RecordResult(record.tenant, key, record.source, record.kind, record.received)
             try:
-                event = record_to_event(record)
+                event = record_to_event(record, self.policy)
             except RecordError as exc:
                 self._quarantine(result, record, str(exc))
             except Exception as exc:  # a parser bug must not stop the stage or lose the record

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import uvicorn
 from hygie.bus.spool import Spool, SpoolFull
 from hygie.core.record import RawRecord
 from hygie.detect.engine import Engine
+from hygie.normalize.healthcare import PatientPolicy
 from hygie.pipeline.detection import DetectionStage
 from hygie.sources.http_ingest import MAX_BODY, Overloaded, ingest_app
 from hygie.store.state.db import open_database, sqlite_dsn
@@ -52,7 +55,7 @@ class Service:
         returned = self.spool.release_claims()
         if returned:
             log.warning("%d records claimed by a previous run come back for detection", returned)
-        self.stage = DetectionStage(engine)
+        self.stage = DetectionStage(engine, PatientPolicy(_patient_salt(config.data_dir)))
         self._stop = threading.Event()
         self._detector = threading.Thread(target=self._detect_loop, name="hygie-detect", daemon=True)
         self._server: uvicorn.Server | None = None
@@ -127,3 +130,15 @@ class Service:
     def close(self) -> None:
         self.spool.close()
         self.state.engine.dispose()
+
+
+def _patient_salt(data_dir: Path) -> bytes:
+    """This install's secret salt for patient identifiers (created once, readable by its owner
+    only): the same patient gets the same pseudonym here, and a different one anywhere else."""
+    path = data_dir / "patient.salt"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    return path.read_bytes()
