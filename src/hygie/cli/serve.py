@@ -108,8 +108,7 @@ def alerts(
     limit: int = typer.Option(50, "--limit"),
 ) -> None:
     """List the latest alerts stored by 'hygie serve'."""
-    state = StateStore(open_database(database or sqlite_dsn((data_dir or data_dir_default()) / "state.db")))
-    _print_alerts(state, tenant, limit)
+    _print_alerts(_state(data_dir, database), tenant, limit)
 
 
 def tokens(
@@ -119,9 +118,14 @@ def tokens(
     database: Optional[str] = typer.Option(None, "--database"),  # noqa: UP007
 ) -> None:
     """Create an HTTP ingest token for a tenant (printed once; only its hash is kept)."""
-    state = StateStore(open_database(database or sqlite_dsn((data_dir or data_dir_default()) / "state.db")))
+    state = _state(data_dir, database)
     state.ensure_tenant(tenant)
     typer.echo(state.create_ingest_token(tenant, label))
+
+
+def _state(data_dir: Path | None, database: str | None) -> StateStore:
+    """The state store that 'hygie serve' uses with the same options."""
+    return StateStore(open_database(database or sqlite_dsn((data_dir or data_dir_default()) / "state.db")))
 
 
 def _print_alerts(state: StateStore, tenants: list[str], limit: int) -> None:

@@ -87,8 +87,9 @@ class StateStore:
         with Session(self.engine) as session, session.begin():
             keys = {alert_key(r.tenant, r.record_key, a): (r, a) for r in results for a in r.alerts}
             known = set()
-            for start in range(0, len(keys), 500):
-                chunk = list(keys)[start:start + 500]
+            ordered = list(keys)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start:start + 500]
                 known.update(session.scalars(select(AlertKey.key).where(AlertKey.key.in_(chunk))))
             for key, (result, alert) in keys.items():
                 if key in known:
