@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lock clean
+.PHONY: install run test bench bench-serve lock clean
 
 # The install also compiles the engine kernel (setup.py, Cython): a change to it must rebuild.
 KERNEL := src/hygie/detect/sigma/kernel.py
@@ -29,6 +29,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/hunt.py
+
+# End to end: a real 'hygie serve' process fed over loopback (HTTP + syslog), all SigmaHQ
+# Windows rules; throughput and send-to-alert latency (needs ../shared).
+bench-serve: $(STAMP)
+	$(BIN)/python benchmarks/serve.py
 
 # Re-pin dependencies (needs network): writes requirements.lock with hashes.
 lock:

@@ -40,6 +40,16 @@ def sigmahq_engine():
     return engine
 
 
+@pytest.fixture(scope="session")
+def pack_engine():
+    """Hygie's own packs only (no ../shared needed), compiled once per test session."""
+    from hygie.detect.engine import Engine
+
+    engine = Engine.from_paths([], include_packs=True)
+    engine.warm_up()
+    return engine
+
+
 POSTGRES_ADMIN = os.environ.get("HYGIE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -155,3 +155,43 @@ def test_gzipped_evtx_is_read(tmp_path) -> None:
     events, stats = _read(packed)
     assert len(events) == len(plain) > 0 and stats.problem_count == 0
     assert events[0].source == str(packed)
+
+
+def test_a_character_cut_by_a_read_chunk_is_decoded_whole(tmp_path) -> None:
+    """Concatenated JSON is decoded 1 MiB at a time: a UTF-8 character across two reads must
+    not become two replacement characters."""
+    from hygie.sources.json_file import read_json
+
+    head = b'{\n  "pad": "'
+    pad = b"a" * ((1 << 20) - len(head) - 1)  # "é" (2 bytes) starts on the chunk's last byte
+    path = tmp_path / "big.json"
+    path.write_bytes(head + pad + 'é"\n}\n{"b": "ü"}'.encode())
+    docs = [doc for _, doc in read_json(str(path), lambda problem: None)]
+    assert docs[0]["pad"].endswith("aé") and docs[1] == {"b": "ü"}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.binary(max_size=40), st.sampled_from([b"{", b"[", b"", b"  "]),
+                          st.sampled_from([orjson.dumps(FLAT), orjson.dumps(ECS), b"[1, 2]",
+                                           json.dumps(FLAT, indent=2).encode()])),
+                max_size=8), st.booleans())
+def test_raw_reader_finds_what_the_hunt_reader_finds(tmp_path, lines: list[bytes],
+                                                     packed: bool) -> None:
+    """``read_json_raw`` (the folder collector's) sees the documents ``read_json`` (the hunt's)
+    sees, at the same offsets, plus the JSON lines that do not parse, as they are."""
+    from hygie.sources.json_file import read_json, read_json_raw
+
+    body = b"\n".join(lines) + b"\n"
+    path = tmp_path / "f.json"
+    path.write_bytes(gzip.compress(body) if packed else body)
+    problems: list = []
+    parsed = list(read_json(str(path), problems.append))
+    raw = list(read_json_raw(str(path), lambda problem: None))
+    valid = []
+    for offset, text in raw:
+        try:
+            valid.append((offset, orjson.loads(text)))
+        except orjson.JSONDecodeError:
+            continue
+    assert valid == parsed
+    assert len(raw) == len(parsed) + sum(1 for p in problems if "invalid JSON on line" in p.reason)

@@ -55,3 +55,13 @@ def test_release_gives_records_back_at_once(tmp_path) -> None:
     ids = [i for i, _ in spool.claim(1, lease_s=3600)]
     spool.release(ids)
     assert [data for _, data in spool.claim(1)] == [b"x"]
+
+
+def test_a_batch_larger_than_the_bound_gets_into_an_empty_spool(tmp_path) -> None:
+    spool = Spool(tmp_path / "s.db", max_depth=3)
+    spool.put([b"1"])
+    with pytest.raises(SpoolFull):
+        spool.put([b"a", b"b", b"c", b"d"])
+    spool.ack([i for i, _ in spool.claim(1)])
+    spool.put([b"a", b"b", b"c", b"d"])  # otherwise it would wait forever
+    assert spool.depth == 4

@@ -136,12 +136,15 @@ def test_cisco_ios_with_sequence_number_and_milliseconds() -> None:
                                                       "Configured from console")
 
 
-def test_fortigate_key_value_is_kept_whole() -> None:
+def test_fortigate_key_value_is_kept_whole_and_its_pairs_become_fields() -> None:
     text = ('date=2026-01-05 time=10:00:00 devname="FGT60F" logid="0000000013" type="traffic" '
             'subtype="forward" srcip=10.0.0.5 dstip=8.8.8.8 action="deny"')
     msg = parse(b"<189>" + text.encode())
     assert (msg.facility, msg.severity, msg.format, msg.message) == (23, 5, "unknown", text)
-    assert syslog_fields(msg) == {"facility": 23, "severity": 5, "message": text}
+    assert syslog_fields(msg) == {
+        "facility": 23, "severity": 5, "message": text, "date": "2026-01-05", "time": "10:00:00",
+        "devname": "FGT60F", "logid": "0000000013", "type": "traffic", "subtype": "forward",
+        "srcip": "10.0.0.5", "dstip": "8.8.8.8", "action": "deny"}
 
 
 def test_windows_event_from_nxlog_as_json() -> None:

@@ -54,15 +54,23 @@ class Spool:
         return self._depth
 
     def put(self, items: Sequence[bytes]) -> None:
-        """Append ``items`` in one transaction; all or none. Raises ``SpoolFull``."""
+        """Append ``items`` in one transaction; all or none. Raises ``SpoolFull`` when they do
+        not fit, unless the spool is empty (a batch larger than ``max_depth`` must get in
+        some time: the bound is then that batch's size)."""
         if not items:
             return
         with self._lock:
-            if self._depth + len(items) > self.max_depth:
+            if self._depth and self._depth + len(items) > self.max_depth:
                 raise SpoolFull(f"spool holds {self._depth:,} records (limit {self.max_depth:,})")
             with _transaction(self._db):
                 self._db.executemany("INSERT INTO spool (data) VALUES (?)", ((i,) for i in items))
             self._depth += len(items)
+
+    def oldest(self) -> bytes | None:
+        """The oldest record not yet acknowledged (for the lag metric), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM spool ORDER BY id LIMIT 1").fetchone()
+        return row[0] if row else None
 
     def claim(self, limit: int, lease_s: float = 60.0) -> list[tuple[int, bytes]]:
         """Up to ``limit`` records, oldest first, leased for ``lease_s`` seconds."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from hygie import __version__
-from hygie.cli import hunt, rules, serve
+from hygie.cli import hunt, rules, search, serve, worker
 
 app = typer.Typer(
     name="hygie",
@@ -17,6 +17,8 @@ app.command("hunt")(hunt.hunt)
 app.command("serve")(serve.serve)
 app.command("alerts")(serve.alerts)
 app.command("token")(serve.tokens)
+app.command("search")(search.search)
+app.command("worker")(worker.worker)
 app.add_typer(rules.app, name="rules")
 
 

@@ -10,11 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from hygie.cli.rules_update import update
+from hygie.cli.serve import reload_rules
 from hygie.detect.engine import Engine, RuleStatus
 from hygie.detect.rulesets import default_rules_dir
 
 app = typer.Typer(help="Manage detection rules.", no_args_is_help=True)
 app.command("update")(update)
+app.command("reload")(reload_rules)
 
 
 @app.command("list")

@@ -10,18 +10,24 @@ from pathlib import Path
 from typing import Optional
 
 import httpx
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from hygie.bus.nats import BusError
+from hygie.cli.worker import BUS_CA_HELP, BUS_CERT_HELP, BUS_CREDS_HELP, bus_options
 from hygie.detect.engine import Engine
 from hygie.detect.rulesets import default_rules_dir
-from hygie.pipeline.service import Service, ServiceConfig
+from hygie.pipeline.collectors import CollectorSpecError, SyslogSpec, TlsFiles, WatchSpec
+from hygie.pipeline.service import RELOAD_STATUS, Service, ServiceConfig
 from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.store import StateStore
 
 DEMO_DATA = Path(__file__).resolve().parents[1] / "demo" / "hospital_morning.jsonl"
+DEMO_SYSLOG = DEMO_DATA.with_name("hospital_morning_syslog.log")
 console = Console(stderr=True)
+PID_FILE = "serve.pid"  # in the data dir, while 'hygie serve' runs: for 'hygie rules reload'
 
 
 def data_dir_default() -> Path:
@@ -38,6 +44,33 @@ def serve(
     rules: Optional[list[Path]] = typer.Option(None, "--rules", "-r",  # noqa: UP007
                                                help="Sigma rule folders (repeatable)."),
     tenant: list[str] = typer.Option(["demo"], "--tenant", help="Tenants to create (repeatable)."),
+    syslog: Optional[list[str]] = typer.Option(  # noqa: UP007
+        None, "--syslog", help="Syslog listener TENANT=udp|tcp|tls://HOST:PORT (repeatable; "
+        "without 'TENANT=', the first --tenant)."),
+    watch: Optional[list[str]] = typer.Option(  # noqa: UP007
+        None, "--watch", help="Watched folder TENANT=DIRECTORY of EVTX / JSON files dropped by "
+        "an export or backup job, each read once (repeatable)."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="PEM certificate for "  # noqa: UP007
+                                            "tls:// syslog listeners (RFC 5425)."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="PEM private key for it."),  # noqa: UP007
+    tls_ca: Optional[Path] = typer.Option(None, "--tls-ca", help="CA whose client "  # noqa: UP007
+                                          "certificates tls:// listeners require (mutual TLS)."),
+    retention_days: int = typer.Option(90, "--retention-days", min=1,
+                                       help="Days of events the event store keeps."),
+    max_event_bytes: Optional[int] = typer.Option(  # noqa: UP007
+        None, "--max-event-bytes", min=1, help="Size beyond which the event store drops its "
+        "oldest days (default: no limit)."),
+    metrics_token: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--metrics-token", envvar="HYGIE_METRICS_TOKEN", show_default=False,
+        help="Bearer token that GET /metrics requires (default: none; prefer the environment "
+        "variable, a command line is visible to every local user)."),
+    bus: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--bus", help="Scale-out: NATS JetStream URL(s) (nats://HOST:4222, comma-separated; "
+        "user:password@ or token@ if needed); 'hygie worker' processes then detect."),
+    bus_creds: Optional[Path] = typer.Option(None, "--bus-creds", help=BUS_CREDS_HELP),  # noqa: UP007
+    bus_ca: Optional[Path] = typer.Option(None, "--bus-ca", help=BUS_CA_HELP),  # noqa: UP007
+    bus_cert: Optional[Path] = typer.Option(None, "--bus-cert", help=BUS_CERT_HELP),  # noqa: UP007
+    bus_key: Optional[Path] = typer.Option(None, "--bus-key", help="Its private key."),  # noqa: UP007
     demo: bool = typer.Option(False, "--demo", help="Replay the demo data set through the HTTP "
                               "collector once started, print the alerts, keep serving."),
     exit_after_demo: bool = typer.Option(False, "--exit-after-demo", hidden=True),
@@ -45,20 +78,45 @@ def serve(
     """Run the monitoring service on the embedded default (one process, local spool)."""
     data_dir = data_dir or data_dir_default()
     host, _, port = http.rpartition(":")
+    try:
+        syslog_specs = [SyslogSpec.parse(text, tenant[0]) for text in syslog or []]
+        watch_specs = [WatchSpec.parse(text, tenant[0]) for text in watch or []]
+        if demo and not syslog_specs:  # the demo replays its syslog part through a listener
+            syslog_specs.append(SyslogSpec(tenant[0], "tcp", "127.0.0.1", 0))
+    except CollectorSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--syslog / --watch") from None
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
+    tls = TlsFiles(str(tls_cert), str(tls_key), str(tls_ca) if tls_ca else None) if tls_cert else None
     rule_paths = list(rules or [])
     if not rule_paths and default_rules_dir().is_dir():
         rule_paths.append(default_rules_dir())
+    def load_engine() -> Engine:
+        return Engine.from_paths(rule_paths, include_packs=True)
+
     with console.status("Loading and compiling rules..."):
-        engine = Engine.from_paths(rule_paths, include_packs=True)
+        engine = load_engine()
         engine.warm_up()
     console.print(f"Loaded {len(engine.rules) + len(engine.correlations)} rules"
                   + (f" ({len(engine.load_errors)} rule errors: see 'hygie rules list')"
                      if engine.load_errors else ""))
     config = ServiceConfig(data_dir=data_dir, database=database, http_host=host or "127.0.0.1",
-                           http_port=int(port), tenants=tenant)
-    service = Service(config, engine)
+                           http_port=int(port), tenants=tenant, syslog=syslog_specs, tls=tls,
+                           watch=watch_specs, retention_days=retention_days,
+                           max_event_bytes=max_event_bytes,
+                           metrics_token=metrics_token,
+                           bus=bus_options(bus, bus_creds, bus_ca, bus_cert, bus_key, "hygie-serve")
+                           if bus else None)
+    try:
+        service = Service(config, engine, engine_factory=load_engine)
+    except BusError as exc:  # NATS unreachable or without JetStream
+        console.print(f"[red]Cannot start:[/red] {exc}")
+        raise typer.Exit(2) from None
     try:
         asyncio.run(_run(service, demo, exit_after_demo))
+    except CollectorSpecError as exc:
+        console.print(f"[red]Cannot start:[/red] {exc}")
+        raise typer.Exit(2) from None
     finally:
         service.close()
 
@@ -68,6 +126,17 @@ async def _run(service: Service, demo: bool, exit_after_demo: bool) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, service.stop)
+    loop.add_signal_handler(signal.SIGHUP, service.request_reload)
+    pid_file = service.config.data_dir / PID_FILE
+    pid_file.write_text(str(os.getpid()))
+    try:
+        await _serve(service, started, demo, exit_after_demo)
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+async def _serve(service: Service, started: asyncio.Event, demo: bool,
+                 exit_after_demo: bool) -> None:
     runner = asyncio.create_task(service.run(started))
     await asyncio.wait([runner, asyncio.create_task(started.wait())],
                        return_when=asyncio.FIRST_COMPLETED)
@@ -77,6 +146,10 @@ async def _run(service: Service, demo: bool, exit_after_demo: bool) -> None:
     url = f"http://{service.config.http_host}:{service.http_port}"
     console.print(f"Hygie is serving. HTTP ingest: POST {url}/ingest "
                   f"(data in {service.config.data_dir}). Ctrl-C stops.")
+    for listener in service.listeners:
+        console.print(f"Syslog for tenant {listener.tenant}: {listener.source}")
+    for folder in service.folders.collectors if service.folders else []:
+        console.print(f"Watching {folder.directory} for tenant {folder.tenant}")
     if demo:
         await _replay_demo(service, url)
         if exit_after_demo:
@@ -94,11 +167,59 @@ async def _replay_demo(service: Service, url: str) -> None:
     answer = response.json()
     console.print(f"Demo: sent {DEMO_DATA.name}: {answer.get('accepted')} accepted, "
                   f"{answer.get('rejected')} rejected")
+    listener = next((x for x in service.listeners if x.tenant == tenant and
+                     x.source.startswith("syslog/tcp:")), None)
+    if listener is not None:  # firewall, VPN, Linux and PACS (ATNA) messages, as sent by syslog
+        _reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        lines = DEMO_SYSLOG.read_bytes().splitlines(keepends=True)
+        writer.write(b"".join(lines))
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        console.print(f"Demo: sent {DEMO_SYSLOG.name} ({len(lines)} syslog messages) to "
+                      f"{listener.source}")
+        deadline = time.monotonic() + 30
+        while listener.received < len(lines) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
     deadline = time.monotonic() + 60
-    while service.spool.depth and time.monotonic() < deadline:  # bounded wait for detection
+    while service.backlog and time.monotonic() < deadline:  # bounded wait for detection
         await asyncio.sleep(0.1)
     _print_alerts(service.state, [tenant], 20)
     console.print("List them again with: hygie alerts --tenant " + tenant)
+
+
+def reload_rules(
+    data_dir: Path = typer.Option(None, "--data-dir", help="The running service's data dir."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for the result."),
+) -> None:
+    """Make the running 'hygie serve' load its rules again (as SIGHUP does) and show the result."""
+    data_dir = data_dir or data_dir_default()
+    try:
+        pid = int((data_dir / PID_FILE).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        console.print(f"[red]No running 'hygie serve' with data dir {data_dir}[/red]")
+        raise typer.Exit(1) from None
+    status_path = data_dir / RELOAD_STATUS
+    before = status_path.stat().st_mtime_ns if status_path.exists() else 0
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    with console.status(f"Reloading rules in process {pid}..."):
+        while time.monotonic() < deadline:
+            if status_path.exists() and status_path.stat().st_mtime_ns != before:
+                break
+            time.sleep(0.2)
+        else:
+            console.print("[red]No answer in time; see the service's log.[/red]")
+            raise typer.Exit(1)
+    status = orjson.loads(status_path.read_bytes())
+    if not status.get("ok"):
+        console.print(f"[red]Reload failed, the previous rules stay active:[/red] {status.get('error')}")
+        raise typer.Exit(1)
+    console.print(f"Reloaded {status['rules']} rules in {status['seconds']} s"
+                  + (f", {status['error_count']} rule errors:" if status["error_count"] else ""))
+    for error in status["errors"]:
+        console.print(f"  {error}")
 
 
 def alerts(

@@ -42,8 +42,10 @@ class Event:
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """Parse the ISO 8601 shapes Windows, ECS and NXLog produce; naive times are UTC."""
-    if not value:
+    """Parse the ISO 8601 shapes Windows, ECS and NXLog produce; naive times are UTC. None
+    for anything else, a non-string or a time that UTC cannot hold (year 1 at +01:00)
+    included: a record's time comes from its sender, so it must never raise."""
+    if not value or value.__class__ is not str:
         return None
     text = value.strip()
     if " " in text and "T" not in text:
@@ -58,11 +60,11 @@ def parse_time(value: str | None) -> datetime | None:
             text = text[: dot + 7] + text[end:]
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        if dt.tzinfo is None:
+            return dt.replace(tzinfo=timezone.utc)
+        return dt.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ cost of a new rule is mostly paid once, at load time.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +59,13 @@ def load_placeholders(path: str | Path | None) -> dict[str, list[str]]:
     return {str(k): [str(v) for v in (vals or [])] for k, vals in doc.items()}
 
 
+@functools.cache
+def _unfreeze_at_exit() -> None:
+    """Frozen objects are never freed, which native extensions (DuckDB's nanobind) report as
+    leaks at exit: give them back to the collector then (registered once)."""
+    atexit.register(gc.unfreeze)
+
+
 class Engine:
     """Compiled rules + router + correlation state."""
 
@@ -98,6 +107,7 @@ class Engine:
         # reach, or every later allocation burst pays for re-scanning them.
         gc.collect()
         gc.freeze()
+        _unfreeze_at_exit()
 
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path], *, mapping: str | Path | None = None,
@@ -197,7 +207,11 @@ class Engine:
     # -- matching ------------------------------------------------------------------------------
     def bucket_for(self, fields: Mapping[str, Any]) -> Bucket:
         key = self.router.route_key(fields)
-        bucket = self._buckets.get(key)
+        try:
+            bucket = self._buckets.get(key)
+        except TypeError:  # a routing field holds a list or an object: route by its text
+            key = tuple(repr(v) if isinstance(v, (list, dict)) else v for v in key)
+            bucket = self._buckets.get(key)
         if bucket is None:
             route = self.router.route_for_key(key)
             indices = tuple(sorted(
@@ -247,10 +261,13 @@ class Engine:
         if not hits:
             return []
         alerts: list[Alert] = []
+        seen = event  # correlations group and count by the names rules use (mapping aliases)
+        if fields is not event.fields:
+            seen = Event(fields, event.time, event.host, event.source, event.offset)
         for index in hits:
             rule = bucket.rules[index]
             if correlator.by_base and rule.rule_id in correlator.by_base:
-                for hit in correlator.feed(rule.rule_id, event):
+                for hit in correlator.feed(rule.rule_id, seen):
                     alerts.append(self._correlation_alert(hit))
             if rule.generate:
                 alerts.append(self._alert(rule, event, fields, true))

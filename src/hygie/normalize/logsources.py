@@ -1,8 +1,11 @@
 """Log-source routing: which Sigma ``logsource`` an event belongs to.
 
-The mapping is data (``mappings/windows.yml``, user-editable). Routing is computed once per
-distinct combination of the few fields the mapping looks at (Channel, EventID...), so its cost
-per event is one tuple build and one dictionary lookup.
+The mapping is data, user-editable: by default every ``*.yml`` of ``mappings/`` (``windows.yml``
+for Windows channels, ``healthcare.yml`` for DICOM ATNA, HL7 v2 and FHIR AuditEvent,
+``syslog.yml`` for Linux daemons and firewalls), or one file or folder of the user's. Routing is
+computed once per distinct combination of the few fields the mapping looks at (Channel,
+EventID, LogSource, app_name...), so its cost per event is one tuple build and one dictionary
+lookup; for the same reason a mapping must only test fields with few distinct values.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import yaml
 
 from hygie.core.errors import HygieError
 
-DEFAULT_MAPPING = Path(__file__).parent / "mappings" / "windows.yml"
+DEFAULT_MAPPING = Path(__file__).parent / "mappings"  # a folder: all its *.yml files
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +96,20 @@ class LogSourceRouter:
 
     @classmethod
     def from_file(cls, path: str | Path = DEFAULT_MAPPING) -> LogSourceRouter:
-        try:
-            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise MappingError(f"{path}: cannot read log-source mapping: {exc}") from exc
-        return cls(_parse_entries(doc, str(path)))
+        """The router of one mapping file, or of every ``*.yml`` in a folder (in name order:
+        a user's copy of ``mappings/`` works like the default)."""
+        target = Path(path)
+        files = sorted(target.glob("*.yml")) if target.is_dir() else [target]
+        if not files:
+            raise MappingError(f"{path}: no log-source mapping (*.yml) in this folder")
+        entries: list[SourceEntry] = []
+        for file in files:
+            try:
+                doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as exc:
+                raise MappingError(f"{file}: cannot read log-source mapping: {exc}") from exc
+            entries.extend(_parse_entries(doc, str(file)))
+        return cls(entries)
 
     def provided(self) -> set[LogSource]:
         return {entry.logsource for entry in self.entries}

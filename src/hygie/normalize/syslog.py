@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from hygie.core.errors import RecordError
+from hygie.normalize.keyvalue import message_pairs
 
 _MONTHS = {name: i for i, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
@@ -45,7 +46,9 @@ _TAG = re.compile(r"([^\s\[\]:]{1,64})(?:\[([^\]\s]{0,64})\])?:(?: |$)")
 _CISCO_SEQ = re.compile(r"\d{1,10}: ")
 _CISCO_TAG = re.compile(r"%([A-Za-z0-9_]+)-(\d)-([A-Za-z0-9_]+): ?")
 _SD_NAME = re.compile(r'[^ =\]"]{1,32}')
-_SD_VALUE = re.compile(r'([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)  # unrolled: linear
+# Unrolled, so linear; possessive, so no backtracking stack: a 1 MiB value of backslashes
+# without its closing quote fails in milliseconds and no memory (75 MiB before).
+_SD_VALUE = re.compile(r'([^"\\]*+(?:\\.[^"\\]*+)*+)"', re.DOTALL)
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
 
 
@@ -250,9 +253,9 @@ def _iso_from_match(found: re.Match[str]) -> str | None:
     try:
         when = datetime(year, month, day, hour, minute, min(second, 59), micro,
                         timezone(offset))
-    except ValueError:  # month 13, offset of 24 h or more...
+        return _iso(when)
+    except (ValueError, OverflowError):  # month 13, offset of 24 h, year 1 at +01:00...
         return None
-    return _iso(when)
 
 
 def _iso(when: datetime) -> str:
@@ -277,7 +280,8 @@ _MAX_DEPTH = 8  # nested JSON deeper than this is kept as JSON text
 def syslog_fields(msg: SyslogMessage) -> dict[str, Any]:
     """Flat fields for Sigma rules and search. Syslog's own fields win over JSON keys of the
     same name, compared case-insensitively as rules compare them; a JSON body (NXLog, firewalls; optionally after ``@cee:``) adds its keys, nested
-    objects flattened with dots."""
+    objects flattened with dots; any other body adds its CEF or ``key=value`` pairs
+    (FortiGate, Stormshield, auditd, sudo: :mod:`hygie.normalize.keyvalue`) by the same rule."""
     fields: dict[str, Any] = {}
     syslog_own = {
         "facility": msg.facility, "severity": msg.severity, "host": msg.hostname,
@@ -289,9 +293,14 @@ def syslog_fields(msg: SyslogMessage) -> dict[str, Any]:
         for name, value in params.items():
             fields[f"{sd_id}.{name}"] = value
     body = _json_body(msg.message)
+    if body is None:
+        body = message_pairs(msg.message) or None
     if body is not None:
         flat: dict[str, Any] = {}
-        _flatten(body, "", flat, 0)
+        try:
+            _flatten(body, "", flat, 0)
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes: the text only
+            flat = {}
         taken = {key.casefold() for key in fields}  # rules compare names case-insensitively
         for key, value in flat.items():
             if key.casefold() not in taken:

@@ -54,16 +54,15 @@ def _merge_data(fields: Fields, data: Any) -> None:
 def flatten_evtx(doc: dict[str, Any], source: str = "", offset: int = 0) -> Event:
     """Flatten an evtx_dump JSON document (either attribute style of pyevtx-rs)."""
     ev = doc["Event"]
-    system = ev.get("System") or {}
+    system = ev.get("System")
+    if system.__class__ is not dict:  # absent or malformed (a shipper's bug): no System fields
+        system = {}
     fields: Fields = {}
     for name in _SYSTEM_PLAIN:
         value = system.get(name)
         if value is not None:
             fields[name] = _text(value)
-    provider = system.get("Provider_attributes")
-    if provider is None:
-        provider_node = system.get("Provider")
-        provider = provider_node.get("#attributes") if provider_node.__class__ is dict else None
+    provider = _attributes(system, "Provider")
     if provider:
         name = provider.get("Name")
         if name is not None:
@@ -71,15 +70,9 @@ def flatten_evtx(doc: dict[str, Any], source: str = "", offset: int = 0) -> Even
         guid = provider.get("Guid")
         if guid is not None:
             fields["Provider_Guid"] = guid
-    created = system.get("TimeCreated_attributes")
-    if created is None:
-        node = system.get("TimeCreated")
-        created = node.get("#attributes") if node.__class__ is dict else None
+    created = _attributes(system, "TimeCreated")
     time = created.get("SystemTime") if created else None
-    security = system.get("Security_attributes")
-    if security is None:
-        node = system.get("Security")
-        security = node.get("#attributes") if node.__class__ is dict else None
+    security = _attributes(system, "Security")
     if security and security.get("UserID"):
         fields["UserID"] = security["UserID"]
     data = ev.get("EventData")
@@ -88,7 +81,19 @@ def flatten_evtx(doc: dict[str, Any], source: str = "", offset: int = 0) -> Even
     user_data = ev.get("UserData")
     if user_data is not None:
         _merge_data(fields, user_data)
-    return Event(fields, time, fields.get("Computer"), source, offset)
+    host = fields.get("Computer")
+    return Event(fields, time if time.__class__ is str else None,
+                 host if host.__class__ is str else None, source, offset)
+
+
+def _attributes(system: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The attributes of ``System/<name>`` in either pyevtx-rs style (``<name>_attributes``,
+    or ``#attributes`` inside the node); None when absent or not an object."""
+    found = system.get(name + "_attributes")
+    if found is None:
+        node = system.get(name)
+        found = node.get("#attributes") if node.__class__ is dict else None
+    return found if found.__class__ is dict else None
 
 
 # Flat (NXLog / HELK) names that differ from Sigma's.

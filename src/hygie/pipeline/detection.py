@@ -37,6 +37,12 @@ class DetectionStage:
         self.redelivered = 0
         self._seen: dict[str, None] = {}
 
+    def use_engine(self, engine: Engine) -> None:
+        """Switch to reloaded rules between two batches. Correlation windows start afresh:
+        their state belongs to the old rules, which may have changed or gone."""
+        self.engine = engine
+        self.correlators.clear()
+
     def mark_stored(self, results: Sequence[RecordResult]) -> None:
         """Remember the records whose results are now stored (call after the commit)."""
         seen = self._seen
@@ -66,8 +72,9 @@ class DetectionStage:
                 if correlator is None:
                     correlator = self.correlators[record.tenant] = self.engine.new_correlator()
                 result.alerts = self.engine.match_event(event, correlator)
-                if result.alerts:
-                    result.event = dict(event.fields)
+                result.event = dict(event.fields)  # the event store keeps every event
+                result.event_time, result.host = event.time, event.host
+                result.payload = record.payload  # the raw form the event store keeps
             results.append(result)
         return results
 

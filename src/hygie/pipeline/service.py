@@ -13,20 +13,33 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import uvicorn
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
+from hygie.bus.nats import BusError, BusFull, NatsOptions, RecordTooLarge, StreamLimits
 from hygie.bus.spool import Spool, SpoolFull
-from hygie.core.record import RawRecord
+from hygie.core.record import SYSLOG, RawRecord
 from hygie.detect.engine import Engine
 from hygie.normalize.healthcare import PatientPolicy
+from hygie.pipeline.collectors import Folders, SyslogSpec, TlsFiles, WatchSpec, start_syslog
 from hygie.pipeline.detection import DetectionStage
+from hygie.pipeline.events import stored_events
+from hygie.pipeline.intake import Intake
+from hygie.pipeline.metrics import CONTENT_TYPE, ListenerView, PipelineCounters, ServiceMetrics, ServiceView
+from hygie.pipeline.scaleout import NatsBridge
 from hygie.sources.http_ingest import MAX_BODY, Overloaded, ingest_app
+from hygie.sources.syslog.listeners import SyslogListener
+from hygie.store.events import EventStore, StoredEvent
 from hygie.store.state.db import open_database, sqlite_dsn
-from hygie.store.state.store import StateStore
+from hygie.store.state.store import RecordResult, StateStore
 
 log = logging.getLogger("hygie.serve")
 
@@ -37,17 +50,30 @@ class ServiceConfig:
     database: str | None = None  # SQLAlchemy DSN; default: SQLite in data_dir
     http_host: str = "127.0.0.1"
     http_port: int = 8514  # 0 picks a free port
-    batch: int = 500
+    batch: int = 5000  # records per detection batch at most (fewer when fewer wait)
     lease_s: float = 120.0
-    max_spool: int = 1_000_000
+    max_spool: int = 1_000_000  # records waiting for detection (spool or JetStream) at most
     max_body: int = MAX_BODY  # bytes of one HTTP ingest request
     tenants: Sequence[str] = field(default_factory=lambda: ["demo"])
+    syslog: Sequence[SyslogSpec] = ()
+    tls: TlsFiles | None = None
+    watch: Sequence[WatchSpec] = ()
+    metrics_token: str | None = None  # when set, GET /metrics needs 'Authorization: Bearer' it
+    retention_days: int = 90  # event store: days kept
+    max_event_bytes: int | None = None  # event store: oldest days go beyond this size
+    maintenance_s: float = 60.0  # event store compaction and retention, this often
+    bus: NatsOptions | None = None  # NATS JetStream: collectors publish, 'hygie worker's detect
 
 
 class Service:
-    def __init__(self, config: ServiceConfig, engine: Engine) -> None:
+    def __init__(self, config: ServiceConfig, engine: Engine,
+                 engine_factory: Callable[[], Engine] | None = None) -> None:
+        """``engine_factory`` loads the rules afresh; without it, rules cannot be reloaded."""
         self.config = config
         self.engine = engine
+        self.engine_factory = engine_factory
+        self._next_engine: Engine | None = None
+        self._reloading = threading.Lock()
         self.state = StateStore(open_database(config.database or sqlite_dsn(config.data_dir / "state.db")))
         for tenant in config.tenants:
             self.state.ensure_tenant(tenant)
@@ -56,25 +82,55 @@ class Service:
         if returned:
             log.warning("%d records claimed by a previous run come back for detection", returned)
         self.stage = DetectionStage(engine, PatientPolicy(_patient_salt(config.data_dir)))
+        self.events = EventStore(config.data_dir / "events", config.retention_days,
+                                 config.max_event_bytes)
+        self._next_maintenance = time.monotonic() + config.maintenance_s
+        self.nats: NatsBridge | None = None
+        if config.bus is not None:  # scale-out: no detection here, this process keeps the events
+            self.nats = NatsBridge(config.bus, self._store_bus_events,
+                                   StreamLimits(max_msgs=config.max_spool))
+            moved = self.nats.forward_spool(self.spool, self.state.store_results)
+            if moved:
+                log.warning("%d records left in the local spool were moved to JetStream", moved)
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._detector = threading.Thread(target=self._detect_loop, name="hygie-detect", daemon=True)
         self._server: uvicorn.Server | None = None
         self.http_port = config.http_port
+        self.listeners: list[SyslogListener] = []
+        self.intake: Intake | None = None
+        self.folders: Folders | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.counters = PipelineCounters()
+        self.metrics = ServiceMetrics(self.counters, self._metrics_view)
 
     # -- collectors -> spool -------------------------------------------------------------------
     def accept(self, records: list[RawRecord]) -> None:
         """Spool records durably (called by collectors); refuse when the spool is full."""
         try:
-            self.spool.put([record.to_bytes() for record in records])
-        except SpoolFull as exc:
+            if self.nats is not None:
+                too_large = self.nats.put(records)
+                if too_large:  # kept for the analyst, as detection would have quarantined them
+                    self.state.store_results(too_large)
+            else:
+                self.spool.put([record.to_bytes() for record in records])
+        except (SpoolFull, BusFull) as exc:
             raise Overloaded(f"detection is behind: {exc}") from exc
+        except RecordTooLarge:
+            raise
+        except BusError as exc:  # NATS unreachable: the sender keeps its records and retries
+            raise Overloaded(f"the bus is unavailable: {exc}") from exc
+        self.counters.records_accepted(records)
 
     # -- spool -> detection -> store -----------------------------------------------------------
     def drain_once(self) -> int:
         """Process one batch; returns how many records it held (0: spool empty)."""
+        if self._next_engine is not None:
+            self._switch_engine()
         batch = self.spool.claim(self.config.batch, self.config.lease_s)
         if not batch:
             return 0
+        started = time.perf_counter()
         records, ids = [], []
         for spool_id, data in batch:
             ids.append(spool_id)
@@ -83,28 +139,68 @@ class Service:
             except (ValueError, KeyError, TypeError):  # written by us: only disk damage does this
                 log.error("spool entry %d is unreadable and is dropped", spool_id)
         results = self.stage.process(records)
+        self.events.append(stored_events(results))  # before the ack, like the alerts
         self.state.store_results(results)
         self.stage.mark_stored(results)
         self.spool.ack(ids)
+        self.counters.batch_done(results, time.perf_counter() - started)
         return len(batch)
 
     def _detect_loop(self) -> None:
         while not self._stop.is_set():
+            if self._paused.is_set():
+                self._stop.wait(0.05)
+                continue
             try:
                 if self.drain_once() == 0:
                     self._stop.wait(0.05)
             except Exception:  # the store is down, say: retry the batch after its lease
                 log.exception("detection batch failed; its records stay in the spool")
                 self._stop.wait(1.0)
+            if time.monotonic() >= self._next_maintenance:
+                self.maintain_events()
+
+    def maintain_events(self) -> None:
+        """Compact the event store and apply its retention (from the detect loop, between
+        batches, so appends and maintenance never race in this process)."""
+        self._next_maintenance = time.monotonic() + self.config.maintenance_s
+        try:
+            compacted = self.events.compact()
+            if compacted.partitions:
+                log.info("event store: %d files merged in %d partitions, %d duplicates dropped",
+                         compacted.files_merged, compacted.partitions, compacted.duplicates_dropped)
+            report = self.events.enforce_retention()
+            if report.removed:
+                log.warning("event store %s", report)
+            if report.over_limit:
+                log.warning("event store: %d bytes today alone exceed max_event_bytes",
+                            report.remaining_bytes)
+        except Exception:  # a full disk, say: detection goes on, maintenance retries later
+            log.exception("event store maintenance failed")
+
+    def _store_bus_events(self, events: list[StoredEvent]) -> None:
+        """NATS mode: the workers' events, from the bridge's one consumer thread; maintenance
+        runs there too, between appends, as the detect loop does in embedded mode."""
+        if events:
+            self.events.append(events)
+        if time.monotonic() >= self._next_maintenance:
+            self.maintain_events()
+
+    @property
+    def backlog(self) -> int:
+        """Records accepted and not yet through detection (the lag metric)."""
+        return self.nats.depth if self.nats is not None else self.spool.depth
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self, started: asyncio.Event | None = None) -> None:
         """Serve until ``stop()``; ``started`` is set once the listeners are bound."""
-        app = ingest_app(self.state.tenant_for_token, self.accept, self.config.max_body)
+        metrics = APIRoute("/metrics", self._metrics_endpoint, methods=["GET"])
+        app = ingest_app(self.state.tenant_for_token, self.accept, self.config.max_body, [metrics])
         config = uvicorn.Config(app, host=self.config.http_host, port=self.config.http_port,
                                 log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
-        self._detector.start()
+        if self.nats is None:  # in NATS mode, 'hygie worker' processes detect
+            self._detector.start()
         serve = asyncio.create_task(self._server.serve())
         for _ in range(200):  # bounded: 10 s for the socket to bind
             if self._server.started or serve.done():
@@ -114,13 +210,134 @@ class Service:
             serve.result()  # raises the bind error
         if self._server.servers:
             self.http_port = self._server.servers[0].sockets[0].getsockname()[1]
-        if started is not None:
-            started.set()
         try:
+            await self._start_collectors()
+            if started is not None:
+                started.set()
             await serve
         finally:
+            await self._stop_collectors()
+            if not serve.done():
+                self._server.should_exit = True
+                await asyncio.gather(serve, return_exceptions=True)
             self._stop.set()
-            self._detector.join(timeout=30)
+            if self._detector.is_alive():
+                self._detector.join(timeout=30)
+
+    async def _start_collectors(self) -> None:
+        """Syslog listeners share one group-committing intake (see ``pipeline.intake``)."""
+        self.intake = Intake(self.accept)
+        self.intake.start()
+        for tenant in {spec.tenant for spec in self.config.syslog}:
+            await asyncio.to_thread(self.state.ensure_tenant, tenant)
+        self.listeners = await start_syslog(list(self.config.syslog),
+                                            self.intake.submit_patiently,
+                                            self._quarantine_rejected, self.config.tls)
+        for tenant in {spec.tenant for spec in self.config.watch}:
+            await asyncio.to_thread(self.state.ensure_tenant, tenant)
+        self.folders = Folders(list(self.config.watch), self.accept,
+                               self.config.data_dir / "folders")
+
+    async def _stop_collectors(self) -> None:
+        await asyncio.gather(*(listener.stop() for listener in self.listeners))
+        if self.folders is not None:
+            await self.folders.stop()
+        if self.intake is not None:
+            await self.intake.stop()
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=10)
+
+    def _metrics_view(self) -> ServiceView:
+        oldest = self.spool.oldest()
+        age = None
+        if oldest is not None:
+            try:
+                age = max(0.0, time.time() - RawRecord.from_bytes(oldest).received)
+            except (ValueError, KeyError, TypeError):
+                age = None
+        return ServiceView(
+            bus_depth=self.backlog, bus_oldest_age_s=age, events=self.stage.events,
+            quarantined=self.stage.quarantined, redelivered=self.stage.redelivered,
+            rules=len(self.stage.engine.rules) + len(self.stage.engine.correlations),
+            rule_errors=len(self.stage.engine.load_errors),
+            collectors_waiting=self.intake.waiting if self.intake else 0,
+            listeners=[ListenerView(x.tenant, x.received, x.rejected, x.dropped, x.connections)
+                       for x in self.listeners])
+
+    async def _metrics_endpoint(self, request: Request) -> Response:
+        """Prometheus exposition; behind a bearer token when ``metrics_token`` is set (the
+        metrics name tenants, which a regional SOC may not want on an open port)."""
+        expected = self.config.metrics_token
+        if expected:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), expected):
+                return JSONResponse({"error": "metrics need 'Authorization: Bearer <token>'"},
+                                    status_code=401)
+        body = await asyncio.to_thread(self.metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    def _quarantine_rejected(self, source: str, peer: str, reason: str, prefix: bytes) -> None:
+        """A message a collector could not frame (oversize, bad octet count) is quarantined
+        with its reason, like a record the parsers refuse; only its first bytes are kept."""
+        tenant = next((x.tenant for x in self.listeners if x.source == source), None)
+        if tenant is None:
+            return
+        record = RawRecord(tenant, source, SYSLOG, prefix, time.time(), peer)
+        result = RecordResult(tenant, record.key(), source, SYSLOG, record.received,
+                              quarantine_reason=f"rejected by the collector: {reason}",
+                              payload=prefix)
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self.state.store_results, [result]))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- rules reload (SIGHUP, 'hygie rules reload') ---------------------------------------------
+    def request_reload(self) -> bool:
+        """Load the rules again in the background; detection switches to them between two
+        batches and keeps the old rules if loading fails. False when a reload is running or
+        no ``engine_factory`` was given. Safe to call from a signal handler."""
+        if self.engine_factory is None or not self._reloading.acquire(blocking=False):
+            return False
+        threading.Thread(target=self._reload, name="hygie-reload", daemon=True).start()
+        return True
+
+    def _reload(self) -> None:
+        started = time.monotonic()
+        try:
+            assert self.engine_factory is not None
+            engine = self.engine_factory()
+            engine.warm_up()
+        except Exception as exc:  # a broken rules folder must not stop detection
+            log.exception("rules reload failed; detection keeps the rules it has")
+            _write_status(self.config.data_dir, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            self._reloading.release()
+            return
+        self._reload_seconds = time.monotonic() - started
+        self._next_engine = engine  # the detect thread switches before its next batch
+        if not self._detector.is_alive():
+            self._switch_engine()
+
+    def _switch_engine(self) -> None:
+        engine, self._next_engine = self._next_engine, None
+        if engine is None:
+            return
+        self.engine = engine
+        self.stage.use_engine(engine)
+        rules = len(engine.rules) + len(engine.correlations)
+        log.warning("rules reloaded: %d rules, %d load errors, in %.1f s (correlation windows "
+                    "restart)", rules, len(engine.load_errors), self._reload_seconds)
+        _write_status(self.config.data_dir, {
+            "ok": True, "rules": rules, "seconds": round(self._reload_seconds, 2),
+            "errors": [str(error) for error in engine.load_errors[:50]],
+            "error_count": len(engine.load_errors)})
+        self._reloading.release()
+
+    def pause_detection(self) -> None:
+        """Hold detection (records keep being spooled): for maintenance and backpressure tests."""
+        self._paused.set()
+
+    def resume_detection(self) -> None:
+        self._paused.clear()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -128,8 +345,21 @@ class Service:
         self._stop.set()
 
     def close(self) -> None:
+        if self.nats is not None:
+            self.nats.close()
         self.spool.close()
+        self.events.close()
         self.state.engine.dispose()
+
+
+RELOAD_STATUS = "rules-reload.json"  # in the data dir: what the last reload did
+
+
+def _write_status(data_dir: Path, status: dict[str, object]) -> None:
+    status["time"] = time.time()
+    temporary = data_dir / (RELOAD_STATUS + ".tmp")
+    temporary.write_bytes(orjson.dumps(status))
+    temporary.replace(data_dir / RELOAD_STATUS)
 
 
 def _patient_salt(data_dir: Path) -> bytes:

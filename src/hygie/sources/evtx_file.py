@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import evtx
 import orjson
@@ -21,6 +21,7 @@ from hygie.core.event import InputProblem
 
 _RECORD_IDS = re.compile(r"record IDs (\d+)")
 ProblemSink = Callable[[InputProblem], None]
+_T = TypeVar("_T")
 
 
 def _report_warnings(caught: list[warnings.WarningMessage], path: str, sink: ProblemSink) -> None:
@@ -34,6 +35,16 @@ def _report_warnings(caught: list[warnings.WarningMessage], path: str, sink: Pro
 def read_evtx_gz(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
     """A gzip-compressed EVTX file: unpacked to a temporary file (the parser needs to seek),
     streamed there so memory stays flat, removed afterwards."""
+    return _unpacked(path, sink, lambda name, renamed: read_evtx(name, renamed, threads))
+
+
+def read_evtx_gz_json(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tuple[int, str]]:
+    """:func:`read_evtx_json` of a gzip-compressed EVTX file (see :func:`read_evtx_gz`)."""
+    return _unpacked(path, sink, lambda name, renamed: read_evtx_json(name, renamed, threads))
+
+
+def _unpacked(path: str, sink: ProblemSink,
+              read: Callable[[str, ProblemSink], Iterator[_T]]) -> Iterator[_T]:
     with tempfile.NamedTemporaryFile(suffix=".evtx") as spool:
         try:
             with gzip.open(path, "rb") as packed:
@@ -44,12 +55,24 @@ def read_evtx_gz(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tup
         def renamed(problem: InputProblem) -> None:  # report the user's file, not the spool
             sink(InputProblem(path, problem.offset, problem.reason))
 
-        for offset, doc in read_evtx(spool.name, renamed, threads):
-            yield offset, doc
+        yield from read(spool.name, renamed)
 
 
 def read_evtx(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(event_record_id, evtx_dump-style JSON document)`` for each readable record."""
+    loads = orjson.loads
+    for record_id, text in read_evtx_json(path, sink, threads):
+        try:
+            doc = loads(text)
+        except orjson.JSONDecodeError as exc:
+            sink(InputProblem(path, record_id, f"bad record JSON: {exc}"))
+            continue
+        yield record_id, doc
+
+
+def read_evtx_json(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tuple[int, str]]:
+    """Yield ``(event_record_id, the record's evtx_dump-style JSON text)`` as pyevtx-rs writes
+    it (compact), for a collector that forwards records without decoding them."""
     try:
         parser = evtx.PyEvtxParser(
             path,
@@ -61,19 +84,13 @@ def read_evtx(path: str, sink: ProblemSink, threads: int = 1) -> Iterator[tuple[
     except (OSError, RuntimeError) as exc:
         sink(InputProblem(path, 0, f"not a readable EVTX file: {exc}"))
         return
-    loads = orjson.loads
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
             for record in parser.records_json():
                 if caught:
                     _report_warnings(caught, path, sink)
-                try:
-                    doc = loads(record["data"])
-                except orjson.JSONDecodeError as exc:
-                    sink(InputProblem(path, record["event_record_id"], f"bad record JSON: {exc}"))
-                    continue
-                yield record["event_record_id"], doc
+                yield record["event_record_id"], record["data"]
         except RuntimeError as exc:
             sink(InputProblem(path, -1, f"EVTX parsing stopped: {exc}"))
         if caught:

@@ -19,12 +19,17 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | InputPr
         path = Path(raw)
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if child.suffix.lower() == ".evtx" or child.name.lower().endswith(JSON_SUFFIXES):
+                if is_log_file_name(child.name):
                     yield child
         elif path.is_file():
             yield path
         else:
             yield InputProblem(str(path), 0, "no such file or folder")
+
+
+def is_log_file_name(name: str) -> bool:
+    """Whether a file found in a folder is read: ``.evtx`` or one of ``JSON_SUFFIXES``."""
+    return Path(name).suffix.lower() == ".evtx" or name.lower().endswith(JSON_SUFFIXES)
 
 
 def kind_of(path: Path) -> str:

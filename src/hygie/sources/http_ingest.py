@@ -6,25 +6,29 @@ What shippers send: Fluent Bit's ``http`` output (``format json_lines`` or ``jso
 how many records were accepted and rejected, with the line and reason of each rejection, and
 the records are spooled (durable) before it is sent: a 200 means they cannot be lost.
 
-The app depends only on two callables (who owns a token; where accepted records go), so it
+Winlogbeat, Filebeat and Logstash ship with their Elasticsearch output to the same port
+(``/_bulk``, see ``es_bulk``). The app depends only on two callables (who owns a token; where accepted records go), so it
 runs the same in the embedded service and behind a regional SOC's gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import io
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.routing import BaseRoute
 
 from hygie.core.record import JSON, RawRecord
+from hygie.sources.es_bulk import add_bulk_routes
 
 Authenticate = Callable[[str], "str | None"]  # token -> tenant id, or None
 Accept = Callable[[list[RawRecord]], None]  # raises Overloaded when the spool is full
@@ -36,18 +40,35 @@ class Overloaded(Exception):
     """Raised by ``accept`` when records cannot be taken now: the client gets 503 + Retry-After."""
 
 
-def ingest_app(authenticate: Authenticate, accept: Accept, max_body: int = MAX_BODY) -> FastAPI:
+def ingest_app(authenticate: Authenticate, accept: Accept, max_body: int = MAX_BODY,
+               extra_routes: Sequence[BaseRoute] = ()) -> FastAPI:
     app = FastAPI(title="Hygie ingest", docs_url=None, redoc_url=None, openapi_url=None)
 
-    @app.post("/ingest")
-    async def ingest(request: Request) -> JSONResponse:
-        token = _bearer(request.headers.get("authorization", ""))
+    async def tenant_of(request: Request) -> str | JSONResponse:
+        token = ingest_credential(request.headers.get("authorization", ""))
         if not token:
             return _error(401, "missing ingest token: send 'Authorization: Bearer <token>'")
         tenant = await asyncio.to_thread(authenticate, token)
         if tenant is None:
             return _error(401, "unknown or revoked ingest token")
-        body = await _read_body(request, max_body)
+        return tenant
+
+    async def read_body(request: Request) -> bytes | JSONResponse:
+        return await _read_body(request, max_body)
+
+    async def hand_over(records: list[RawRecord]) -> JSONResponse | None:
+        try:
+            await asyncio.to_thread(accept, records)  # a durable commit: off the event loop
+        except Overloaded as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        return None
+
+    @app.post("/ingest")
+    async def ingest(request: Request) -> JSONResponse:
+        tenant = await tenant_of(request)
+        if isinstance(tenant, JSONResponse):
+            return tenant
+        body = await read_body(request)
         if isinstance(body, JSONResponse):
             return body
         docs, errors = split_documents(body)
@@ -57,10 +78,9 @@ def ingest_app(authenticate: Authenticate, accept: Accept, max_body: int = MAX_B
         received = time.time()
         source = f"http:{tenant}"
         records = [RawRecord(tenant, source, JSON, doc, received, peer) for doc in docs]
-        try:
-            await asyncio.to_thread(accept, records)  # a durable commit: off the event loop
-        except Overloaded as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        refused = await hand_over(records)
+        if refused is not None:
+            return refused
         return JSONResponse({"accepted": len(records), "rejected": len(errors),
                              "errors": errors[:MAX_ERRORS_LISTED]})
 
@@ -68,6 +88,10 @@ def ingest_app(authenticate: Authenticate, accept: Accept, max_body: int = MAX_B
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # routes added by the caller (e.g. /metrics) must come before the Elasticsearch catch-all
+    for route in extra_routes:
+        app.router.routes.append(route)
+    add_bulk_routes(app, tenant_of, read_body, hand_over)
     return app
 
 
@@ -132,9 +156,20 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
-def _bearer(header: str) -> str:
+def ingest_credential(header: str) -> str:
+    """The ingest token, however a shipper sends it: ``Bearer <token>``; ``ApiKey`` with
+    base64 ``id:<token>`` (Beats' ``api_key``); ``Basic`` with the token as the password."""
     scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
+    scheme, value = scheme.lower(), value.strip()
+    if scheme == "bearer":
+        return value
+    if scheme in ("apikey", "basic"):
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[2]
+    return ""
 
 
 def _error(status: int, message: str) -> JSONResponse:

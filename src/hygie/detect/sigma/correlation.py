@@ -114,8 +114,7 @@ class Correlator:
     @staticmethod
     def _group_value(spec: CorrelationSpec, name: str, base: str, event: Event) -> Any:
         field_name = spec.aliases.get(name, {}).get(base, name)
-        value = event.fields.get(field_name)
-        return tuple(value) if isinstance(value, list) else value
+        return _hashable(event.fields.get(field_name))
 
     def _judge(self, spec: CorrelationSpec, group: tuple[Any, ...],
                entries: deque[tuple[float, str, Event]]) -> CorrelationHit | None:
@@ -141,7 +140,15 @@ class Correlator:
 
 
 def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+    """A field value as a key: a list as a tuple; an object, or a list holding one, as its
+    text. Values come from senders, so one with a nested object must not stop correlation."""
+    if isinstance(value, list):
+        value = tuple(value)
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
 
 
 def _ordered_prefix(order: list[str], entries: deque[tuple[float, str, Event]]) -> int:

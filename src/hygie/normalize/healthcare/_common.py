@@ -45,12 +45,16 @@ def checked_bytes(payload: bytes, what: str) -> bytes:
 
 
 def utc_iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC (``2024-08-29T12:28:24.220000+00:00``); a naive time is taken as UTC."""
+    """ISO 8601 in UTC (``2024-08-29T12:28:24.220000+00:00``); a naive time is taken as UTC.
+    None when UTC cannot hold it (``0001-01-01T00:00:00+01:00`` is in year 0)."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat()
+    try:
+        return value.astimezone(timezone.utc).isoformat()
+    except OverflowError:
+        return None
 
 
 def one_or_many(values: Iterable[str]) -> str | list[str] | None:

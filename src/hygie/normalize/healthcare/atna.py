@@ -230,7 +230,12 @@ def _xml_part(data: bytes) -> bytes:
         raise RecordError(f"{WHAT}: expected XML with an <AuditMessage> root (alone, after a "
                           f"UTF-8 BOM, or as a syslog message's text); found neither '<?xml' "
                           f"nor '<AuditMessage' in the first {SEARCH_WINDOW} bytes")
-    return data[min(starts):]
+    start = min(starts)
+    if b"<!DOCTYPE" in data[:start]:  # cutting it off would hide an attack, not refuse it
+        raise RecordError(f"{WHAT} refused: a document type declaration (<!DOCTYPE>) comes "
+                          "before the root; DTDs and entities are not allowed (they enable "
+                          "entity-expansion and external-entity attacks)")
+    return data[start:]
 
 
 def _parse_xml(data: bytes) -> ET.Element:

@@ -2,11 +2,13 @@
 
 A listener serves one tenant and binds one socket; make one per port. Each message becomes a
 :class:`~hygie.core.record.RawRecord` of kind ``syslog`` handed to an async ``sink`` (the
-spool). Nothing is parsed here, so nothing a sender writes can make a listener fail.
+spool), or, with ``batch_sink``, the records of one read (TCP) or of the datagrams waiting
+(UDP) together, so that one durable commit covers many messages. Nothing is parsed here, so
+nothing a sender writes can make a listener fail.
 
 Flow control, which differs by transport:
 
-* **TCP/TLS**: a connection's reader awaits the sink for each record before it reads more, so
+* **TCP/TLS**: a connection's reader awaits the sink for its records before it reads more, so
   a slow sink fills the socket buffers and slows the sender (TCP backpressure); nothing is
   dropped. Per connection, at most one read (``read_size``) plus the framer's ``max_message``
   are held in memory.
@@ -34,6 +36,8 @@ from hygie.sources.syslog.framing import PREFIX_BYTES, FramingError, StreamFrame
 log = logging.getLogger("hygie.sources.syslog")
 
 Sink = Callable[[RawRecord], Awaitable[None]]
+BatchSink = Callable[[list[RawRecord]], Awaitable[None]]
+UDP_BATCH = 1000  # datagrams handed to a batch sink at once
 RejectHook = Callable[[str, str, str, bytes], None]
 
 
@@ -59,12 +63,15 @@ class SyslogListener:
     ``rejected`` (framing errors, oversize datagrams), ``dropped`` (UDP datagrams lost to a full
     queue or a failing sink), ``refused`` (TCP connections over ``max_connections``)."""
 
-    def __init__(self, tenant: str, sink: Sink, *, on_reject: RejectHook | None = None,
+    def __init__(self, tenant: str, sink: Sink | None = None, *,
+                 batch_sink: BatchSink | None = None, on_reject: RejectHook | None = None,
                  max_message: int = 64 * 1024, udp_queue_size: int = 10_000,
                  max_connections: int = 256, idle_timeout: float = 300.0,
                  read_size: int = 64 * 1024, drain_timeout: float = 5.0) -> None:
+        if (sink is None) == (batch_sink is None):
+            raise ValueError("give exactly one of sink and batch_sink")
         self.tenant = tenant
-        self.sink = sink
+        self.sink = batch_sink or _one_by_one(sink)  # type: ignore[arg-type]
         self.on_reject = on_reject
         self.max_message = max_message
         self.max_connections = max_connections
@@ -186,18 +193,21 @@ class SyslogListener:
     async def _drain(self) -> None:
         """The one task that feeds UDP records to the sink; ends when cancelled by stop()."""
         while True:
-            record = await self._queue.get()
+            records = [await self._queue.get()]
+            while len(records) < UDP_BATCH and not self._queue.empty():
+                records.append(self._queue.get_nowait())
             try:
-                await self.sink(record)
-                self.received += 1
+                await self.sink(records)
+                self.received += len(records)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.dropped += 1
-                log.exception("syslog %s: sink failed, datagram from %s dropped", self.source,
-                              record.peer)
+                self.dropped += len(records)
+                log.exception("syslog %s: sink failed, %d datagrams dropped", self.source,
+                              len(records))
             finally:
-                self._queue.task_done()
+                for _ in records:
+                    self._queue.task_done()
 
     # -- TCP / TLS ---------------------------------------------------------------------------
 
@@ -242,14 +252,25 @@ class SyslogListener:
                 data = b""
             received = time.time()
             items = framer.feed(data) if data else framer.close()
+            records = []
             for item in items:
                 if isinstance(item, FramingError):
                     self._reject(peer, item.reason, item.prefix)
                 else:
-                    await self.sink(self._record(item, peer, received))
-                    self.received += 1
+                    records.append(self._record(item, peer, received))
+            if records:
+                await self.sink(records)
+                self.received += len(records)
             if not data:
                 return
+
+
+def _one_by_one(sink: Sink) -> BatchSink:
+    async def batch(records: list[RawRecord]) -> None:
+        for record in records:
+            await sink(record)
+
+    return batch
 
 
 class _Datagrams(asyncio.DatagramProtocol):

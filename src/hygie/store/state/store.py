@@ -24,7 +24,10 @@ GROUP_WINDOW = timedelta(minutes=10)  # repeats of a rule on a host within it jo
 
 @dataclass(slots=True)
 class RecordResult:
-    """What the pipeline made of one record: its alerts, or why it was quarantined."""
+    """What the pipeline made of one record: its event and alerts, or why it was quarantined.
+
+    ``event`` (the normalised fields), ``event_time`` and ``host`` are set for every parsed
+    record: the event store keeps them all, the alert store only those of records with alerts."""
 
     tenant: str
     record_key: str
@@ -33,8 +36,10 @@ class RecordResult:
     received: float
     alerts: list[Alert] = field(default_factory=list)
     event: dict[str, Any] | None = None
+    event_time: str | None = None
+    host: str | None = None
     quarantine_reason: str | None = None
-    payload: bytes = b""
+    payload: bytes = b""  # the record as received (for quarantine, its first 256 KiB)
 
 
 def alert_key(tenant: str, record_key: str, alert: Alert) -> str:
@@ -84,6 +89,7 @@ class StateStore:
         Idempotent: a result whose keys are already stored adds nothing, so a batch delivered
         again after a crash changes nothing. Returns (alerts created, alerts grouped)."""
         created = grouped = 0
+        now = _now()
         with Session(self.engine) as session, session.begin():
             keys = {alert_key(r.tenant, r.record_key, a): (r, a) for r in results for a in r.alerts}
             known = set()
@@ -91,20 +97,26 @@ class StateStore:
             for start in range(0, len(ordered), 500):
                 chunk = ordered[start:start + 500]
                 known.update(session.scalars(select(AlertKey.key).where(AlertKey.key.in_(chunk))))
-            for key, (result, alert) in keys.items():
-                if key in known:
-                    continue
-                row = self._open_group(session, result.tenant, alert)
+            fresh = {key: pair for key, pair in keys.items() if key not in known}
+            groups = self._open_groups(session, fresh.values(), now)
+            owners: list[tuple[str, str, AlertRow]] = []
+            for key, (result, alert) in fresh.items():
+                group = None if alert.kind == "correlation" else (result.tenant, alert.rule_id, alert.host)
+                row = groups.get(group) if group else None
                 if row is None:
-                    row = _new_alert(result, alert)
+                    row = _new_alert(result, alert, now)
                     session.add(row)
-                    session.flush()
                     created += 1
+                    if group:
+                        groups[group] = row
                 else:
                     row.count += 1
-                    row.last_seen = _now()
+                    row.last_seen = now
                     grouped += 1
-                session.add(AlertKey(key=key, alert_id=row.id, tenant_id=result.tenant))
+                owners.append((key, result.tenant, row))
+            session.flush()  # one multi-row insert; gives the new alerts their ids
+            session.add_all([AlertKey(key=key, alert_id=row.id, tenant_id=tenant)
+                             for key, tenant, row in owners])
             quarantined = [r for r in results if r.quarantine_reason is not None]
             if quarantined:
                 seen = set(session.scalars(select(QuarantinedRecord.record_key).where(
@@ -120,15 +132,28 @@ class StateStore:
         return created, grouped
 
     @staticmethod
-    def _open_group(session: Session, tenant: str, alert: Alert) -> AlertRow | None:
-        if alert.kind == "correlation":
-            return None  # a correlation alert already stands for many events
-        return session.scalar(
-            select(AlertRow).where(
-                AlertRow.tenant_id == tenant, AlertRow.rule_id == alert.rule_id,
-                AlertRow.host == alert.host, AlertRow.status == "new",
-                AlertRow.last_seen >= _now() - GROUP_WINDOW)
-            .order_by(AlertRow.id.desc()).limit(1))
+    def _open_groups(session: Session, pairs: Iterable[tuple[RecordResult, Alert]],
+                     now: datetime) -> dict[tuple[str, str, str | None], AlertRow]:
+        """The open alert (status new, seen within the window) of each (tenant, rule, host)
+        the batch touches, read in a few queries rather than one per alert. A correlation
+        alert stands for many events already and never groups."""
+        wanted = {(r.tenant, a.rule_id, a.host) for r, a in pairs if a.kind != "correlation"}
+        found: dict[tuple[str, str, str | None], AlertRow] = {}
+        by_tenant: dict[str, set[str]] = {}
+        for tenant, rule_id, _host in wanted:
+            by_tenant.setdefault(tenant, set()).add(rule_id)
+        for tenant, rule_ids in by_tenant.items():
+            ordered = sorted(rule_ids)
+            for start in range(0, len(ordered), 500):
+                rows = session.scalars(select(AlertRow).where(
+                    AlertRow.tenant_id == tenant, AlertRow.rule_id.in_(ordered[start:start + 500]),
+                    AlertRow.status == "new", AlertRow.last_seen >= now - GROUP_WINDOW)
+                    .order_by(AlertRow.id))
+                for row in rows:  # ascending ids: the newest open alert of a group wins
+                    group = (tenant, row.rule_id, row.host)
+                    if group in wanted:
+                        found[group] = row
+        return found
 
     # -- reads (always for named tenants) --------------------------------------------------------
     def alerts(self, tenants: Iterable[str], limit: int = 100) -> list[AlertRow]:
@@ -149,8 +174,7 @@ class StateStore:
                 .order_by(QuarantinedRecord.id.desc()).limit(limit)))
 
 
-def _new_alert(result: RecordResult, alert: Alert) -> AlertRow:
-    now = _now()
+def _new_alert(result: RecordResult, alert: Alert, now: datetime) -> AlertRow:
     return AlertRow(tenant_id=result.tenant, rule_id=alert.rule_id, title=alert.title,
                     level=alert.level, tags=list(alert.tags), pack=alert.pack, kind=alert.kind,
                     host=alert.host, source=result.source, event_time=alert.time,

@@ -1,0 +1,181 @@
+"""A detection worker (``hygie worker``): records from JetStream in, alerts and events out.
+
+The same stage as the embedded service, around a different bus. For each batch, in this order:
+fetch, detect, store the alerts (idempotent by key), publish the batch's events to
+``HYGIE_EVENTS`` (awaiting each PubAck), and only then acknowledge the records. A worker killed
+anywhere before the acknowledgement leaves its batch unacknowledged, so JetStream delivers it
+again after ``ack_wait``; the alert store ignores what it already has, and the event store
+drops repeated records by key when it reads. Nothing accepted is lost, nothing is stored twice.
+
+While a long batch runs (a slow database), the worker tells JetStream it is still working
+(``in_progress``) so that the batch is not handed to another worker meanwhile.
+
+Correlation windows live in each worker's memory: with several workers, a tenant's events are
+shared among them, and a correlation whose events land on different workers may be missed (see
+the README, "Scale-out over NATS JetStream").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from hygie.bus.nats import DETECT_CONSUMER, RECORDS_STREAM, Consumer, Delivery, JetStreamBus
+from hygie.core.record import RawRecord
+from hygie.pipeline.detection import DetectionStage
+from hygie.pipeline.events import stored_events
+from hygie.store.events import StoredEvent
+from hygie.store.state.store import RecordResult, StateStore
+
+log = logging.getLogger("hygie.worker")
+EventItem = tuple[str, str, bytes]  # (tenant, record key, event as JSON) for HYGIE_EVENTS
+
+
+@dataclass(slots=True)
+class WorkerConfig:
+    batch: int = 500  # records fetched at once
+    fetch_timeout_s: float = 1.0  # how long an idle worker waits for records (and for a stop)
+    retry_delay_s: float = 5.0  # a failed batch comes back after this long
+
+
+class Worker:
+    """One detection loop on the shared ``detect`` consumer; run several (processes or
+    machines) for more throughput. Counters: ``records``, ``batches``, ``failures``."""
+
+    def __init__(self, bus: JetStreamBus, stage: DetectionStage, state: StateStore,
+                 config: WorkerConfig | None = None) -> None:
+        self.bus = bus
+        self.stage = stage
+        self.state = state
+        self.config = config or WorkerConfig()
+        self.records = 0
+        self.batches = 0
+        self.failures = 0
+        self._consumer: Consumer | None = None
+        self._tenants: set[str] = set()  # known to the state store
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process batches until ``stop`` is set; the batch in hand is finished first."""
+        while not stop.is_set():
+            try:
+                await self.process_once()
+            except Exception as exc:  # the database or the bus is down: the batch comes back later
+                self.failures += 1
+                first_line = str(exc).split("\n", 1)[0][:300]  # not the SQL and its event values
+                log.error("batch failed; its records will be delivered again: %s: %s",
+                          type(exc).__name__, first_line)
+                log.debug("batch failure", exc_info=True)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def process_once(self) -> int:
+        """Fetch and process one batch; returns how many messages it held (0: none came)."""
+        if self._consumer is None:
+            self._consumer = await self.bus.consumer(RECORDS_STREAM, DETECT_CONSUMER)
+        deliveries = await self._consumer.fetch(self.config.batch, self.config.fetch_timeout_s)
+        if not deliveries:
+            return 0
+        records = []
+        for delivery in deliveries:
+            try:
+                records.append(RawRecord.from_bytes(delivery.data))
+            except (ValueError, KeyError, TypeError):  # not written by a Hygie collector
+                log.error("unreadable message on %s is dropped: %r", RECORDS_STREAM, delivery.data[:200])
+        keep_alive = asyncio.create_task(self._keep_alive(deliveries))
+        try:
+            results, events = await asyncio.to_thread(self._detect_and_store, records)
+            await self.bus.publish_events(events)
+        except BaseException:
+            keep_alive.cancel()
+            await self._give_back(deliveries)
+            raise
+        keep_alive.cancel()
+        self.stage.mark_stored(results)
+        for delivery in deliveries:
+            await delivery.ack()
+        await self.bus.nc.flush()
+        self.records += len(deliveries)
+        self.batches += 1
+        return len(deliveries)
+
+    def _detect_and_store(self, records: list[RawRecord]) -> tuple[list[RecordResult], list[EventItem]]:
+        """Detection and the alert commit, off the event loop (which keeps the batch alive)."""
+        for tenant in {record.tenant for record in records} - self._tenants:
+            self.state.ensure_tenant(tenant)  # a collector authenticated it; serve may not have
+            self._tenants.add(tenant)
+        results = self.stage.process(records)
+        self.state.store_results(results)
+        return results, [(e.tenant, e.record_key, encode_event(e)) for e in stored_events(results)]
+
+    async def _keep_alive(self, deliveries: Sequence[Delivery]) -> None:
+        """Every third of ack_wait, restart the clock of each message of the batch in hand."""
+        period = max(0.5, self.bus.limits.ack_wait_s / 3)
+        while True:
+            await asyncio.sleep(period)
+            for delivery in deliveries:
+                await delivery.in_progress()
+
+    async def _give_back(self, deliveries: Sequence[Delivery]) -> None:
+        """Ask for a redelivery after ``retry_delay_s``; if even that fails, ack_wait will."""
+        try:
+            for delivery in deliveries:
+                await delivery.nak(self.config.retry_delay_s)
+            await asyncio.wait_for(self.bus.nc.flush(), 5)
+        except Exception:  # noqa: BLE001 - the connection is gone; ack_wait brings them back
+            log.warning("could not hand the batch back; it returns after ack_wait")
+
+
+def encode_event(event: StoredEvent) -> bytes:
+    """A ``StoredEvent`` as one JSON document (the raw payload in base64 unless UTF-8)."""
+    try:
+        raw, encoding = event.raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        raw, encoding = base64.b64encode(event.raw).decode("ascii"), "base64"
+    return orjson.dumps({"t": event.tenant, "k": event.record_key, "r": event.received,
+                         "ti": event.time, "h": event.host, "s": event.source, "kd": event.kind,
+                         "f": event.fields, "p": raw, "e": encoding},
+                        default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def decode_event(data: bytes) -> StoredEvent:
+    doc = orjson.loads(data)
+    raw = base64.b64decode(doc["p"]) if doc.get("e") == "base64" else doc["p"].encode("utf-8")
+    return StoredEvent(tenant=doc["t"], record_key=doc["k"], received=float(doc["r"]),
+                       time=doc.get("ti"), host=doc.get("h"), source=doc["s"], kind=doc["kd"],
+                       fields=doc.get("f") or {}, raw=raw)
+
+
+async def run_until_signalled(worker: Worker) -> None:
+    """Run ``worker`` until SIGTERM or SIGINT, then finish the batch in hand and return."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    started = time.monotonic()
+    reporter = asyncio.create_task(_report(worker, stop))
+    try:
+        await worker.run(stop)
+    finally:
+        reporter.cancel()
+        log.info("worker stopping: %d records in %d batches over %.0f s", worker.records,
+                 worker.batches, time.monotonic() - started)
+
+
+async def _report(worker: Worker, stop: asyncio.Event, every_s: float = 60.0) -> None:
+    """A line per minute with the worker's progress and the backlog (how far behind it is)."""
+    while not stop.is_set():
+        await asyncio.sleep(every_s)
+        try:
+            backlog = await worker.bus.backlog()
+        except Exception:  # noqa: BLE001 - a report line is not worth a failure
+            backlog = -1
+        log.info("worker: %d records, %d batches, %d failed; backlog %d", worker.records,
+                 worker.batches, worker.failures, backlog)

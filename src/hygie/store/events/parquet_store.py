@@ -1,0 +1,427 @@
+"""The event store: every parsed event, in Parquet files per tenant and day, searched by DuckDB.
+
+Why files and not one DuckDB database: DuckDB lets one process at a time open a database for
+writing, and ``hygie search`` must run while ``hygie serve`` (or several NATS workers) write.
+Parquet files written once and never changed have no such lock: writers add files, readers list
+and read them, each process with its own in-memory DuckDB.
+
+* ``append`` writes one new file per (tenant, day) it touches: written under a temporary name,
+  fsync'd, renamed, the folder fsync'd. A reader sees a whole file or none; a crash leaves at
+  most a temporary file, which readers never list and the next writer removes.
+* The bus delivers at least once, so a record can be appended twice. Every read keeps one row
+  per (tenant, record_key); compaction drops the duplicates from disk.
+* ``compact`` merges a partition's small files into one (temporary name, fsync, rename), then
+  deletes them. A reader that lists between the rename and the deletes sees both, and the
+  query-time dedup hides it; one whose listed file was deleted before it opened it gets an I/O
+  error and lists again (bounded retries). So a search never shows a record twice or misses one
+  that was stored before it started.
+* ``enforce_retention`` deletes whole days: older than ``retention_days``, then oldest first
+  while the store is larger than ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: compaction and retention are serialised per process only
+    fcntl = None  # type: ignore[assignment]
+
+from hygie.core.event import parse_time
+from hygie.store.events import layout
+from hygie.store.events.layout import Partition
+from hygie.store.events.query import CompiledQuery, QueryError, compile_query, naive_utc
+from hygie.store.events.retention import RemovedPartition, RetentionReport, plan_retention
+
+log = logging.getLogger("hygie.store.events")
+
+COMPACT_TARGET = 64 * 1024 * 1024  # files this big are left alone by compaction
+COMPACT_FILES = 16  # today's partition is compacted once it has more small files than this
+FUTURE_SLACK = timedelta(days=1)  # event times further ahead of the receive time: wrong clock
+# (the same interval is written in _MOMENT)
+READ_RETRIES = 5  # a file compacted or expired under a reader: list again, this many times
+_EPOCH = datetime(1970, 1, 1)
+_MAX_EVENT_YEAR = 9999
+
+_WRITE_SQL = """COPY (SELECT
+    unnest(?::VARCHAR[]) AS record_key,
+    make_timestamp(unnest(?::BIGINT[])) AS received,
+    make_timestamp(unnest(?::BIGINT[])) AS time,
+    unnest(?::VARCHAR[]) AS host,
+    unnest(?::VARCHAR[]) AS source,
+    unnest(?::VARCHAR[]) AS kind,
+    unnest(?::BIGINT[]) AS event_id,
+    unnest(?::VARCHAR[]) AS channel,
+    unnest(?::VARCHAR[]) AS fields,
+    unnest(?::VARCHAR[]) AS raw,
+    unnest(?::BOOLEAN[]) AS raw_base64
+) TO ? (FORMAT parquet, COMPRESSION zstd)"""
+_COLUMNS = ("record_key, received, time, host, source, kind, event_id, channel, fields, raw, "
+            "raw_base64")
+_READ = ("read_parquet(?, hive_partitioning=true, hive_types={'tenant': VARCHAR, 'day': DATE}, "
+         "union_by_name=true)")
+# When an event happened, for --since/--until, the order and the day partition: its own time,
+# unless absent or more than FUTURE_SLACK after its receive time (a wrong clock).
+_MOMENT = "CASE WHEN time IS NULL OR time > received + INTERVAL 1 DAY THEN received ELSE time END"
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    """One parsed record as the store keeps it (built by the pipeline from its results)."""
+
+    tenant: str
+    record_key: str
+    received: float  # POSIX seconds UTC
+    time: str | None  # ISO 8601 event time or None
+    host: str | None
+    source: str
+    kind: str  # record kind: "json", "syslog", "atna", "hl7", "fhir"
+    fields: dict[str, Any]
+    raw: bytes
+
+
+@dataclass(slots=True)
+class CompactionReport:
+    partitions: int = 0
+    files_merged: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+
+    @property
+    def duplicates_dropped(self) -> int:
+        return self.rows_in - self.rows_out
+
+
+class EventStore:
+    """Events of all tenants under ``root``; every read names its tenants.
+
+    ``read_only`` (for ``hygie search``) creates nothing and removes nothing, so it can run
+    beside the writers. One instance may be shared by threads."""
+
+    def __init__(self, root: Path, retention_days: int = 90, max_bytes: int | None = None, *,
+                 read_only: bool = False, compact_files: int = COMPACT_FILES,
+                 memory_limit: str = "1GB") -> None:
+        if retention_days < 1:
+            raise ValueError("retention_days must be at least 1")
+        self.root = Path(root)
+        self.retention_days = retention_days
+        self.max_bytes = max_bytes
+        self.read_only = read_only
+        self.compact_files = compact_files
+        spill = Path(tempfile.gettempdir()) / f"hygie-duckdb-{os.getpid()}"
+        self._db: duckdb.DuckDBPyConnection | None = duckdb.connect(":memory:", config={
+            "memory_limit": memory_limit, "temp_directory": str(spill),
+            "autoinstall_known_extensions": False})
+        self._maintenance = threading.Lock()
+        if not read_only:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for path in layout.stale_temp_files(self.root):
+                log.warning("removing %s, left by a writer that stopped mid-write", path)
+                path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close DuckDB and drop it (an owner that outlives the store must not keep it alive)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- writing -------------------------------------------------------------------------------
+    def append(self, events: Sequence[StoredEvent]) -> None:
+        """Store ``events``; durable when it returns (one fsync'd file per tenant and day)."""
+        if self.read_only:
+            raise PermissionError("this event store was opened read-only")
+        groups: dict[tuple[str, date], list[tuple[StoredEvent, datetime | None, int]]] = {}
+        for event in events:
+            moment = _event_time(event.time)
+            received_us = int(round(event.received * 1_000_000))
+            received = _EPOCH + timedelta(microseconds=received_us)
+            # as _MOMENT: a sender whose clock runs days ahead makes no partition of the future
+            # (which retention would keep past everything else)
+            trusted = moment is not None and moment <= received + FUTURE_SLACK
+            day = moment.date() if moment is not None and trusted else received.date()
+            groups.setdefault((layout.tenant_dir_name(event.tenant), day), []).append(
+                (event, moment, received_us))
+        for (tenant_dir, day), rows in groups.items():
+            folder = self.root / f"tenant={tenant_dir}" / f"day={day.isoformat()}"
+            self._write(folder, _columns(rows))
+
+    def _write(self, folder: Path, columns: list[list[Any]]) -> None:
+        new = not folder.is_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / layout.new_temp_name()
+        try:
+            with self._cursor() as con:
+                con.execute(_WRITE_SQL, [*columns, str(temp)])
+            self._publish(temp, folder / layout.new_part_name())
+        finally:
+            temp.unlink(missing_ok=True)
+        if new:  # the new day (and tenant) folders must survive a power cut too
+            layout.fsync_dir(folder.parent)
+            layout.fsync_dir(self.root)
+
+    @staticmethod
+    def _publish(temp: Path, final: Path) -> None:
+        layout.fsync_file(temp)
+        os.replace(temp, final)
+        layout.fsync_dir(final.parent)
+
+    # -- reading -------------------------------------------------------------------------------
+    def search(self, tenants: Sequence[str], query: str, since: datetime | None = None,
+               until: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Events of ``tenants`` matching ``query`` with ``since <= time < until``, newest
+        first, each record once. Raises ``QueryError`` for a malformed query."""
+        compiled = self._compile(query)
+        if limit <= 0:
+            return []
+        # Copies of a record have the same time and key, so they sort side by side: the newest
+        # rows are read with DuckDB's cheap top-N (no dedup over every match), copies dropped
+        # here, and more rows read only in the rare case copies left fewer than ``limit``.
+        sql = (f"SELECT tenant, {_COLUMNS} FROM {_READ} WHERE {{where}} "
+               f"ORDER BY {_MOMENT} DESC, tenant, record_key LIMIT ?")
+        fetch = limit + 16
+        while True:
+            rows = self._read(sql, tenants, compiled, since, until, [fetch])
+            unique: dict[tuple[str, str], tuple] = {}
+            for row in rows:
+                unique.setdefault((row[0], row[1]), row)
+            if len(unique) >= limit or len(rows) < fetch:
+                return [_row_dict(row) for row in list(unique.values())[:limit]]
+            fetch *= 4
+
+    def count(self, tenants: Sequence[str], query: str, since: datetime | None = None,
+              until: datetime | None = None) -> int:
+        """How many distinct records of ``tenants`` match (duplicates counted once)."""
+        compiled = self._compile(query)
+        sql = f"SELECT count(*) FROM (SELECT DISTINCT tenant, record_key FROM {_READ} WHERE {{where}})"
+        rows = self._read(sql, tenants, compiled, since, until, [])
+        return int(rows[0][0]) if rows else 0
+
+    def tenants(self) -> list[str]:
+        """Tenants that have events on disk."""
+        return sorted(layout.tenant_dirs(self.root))
+
+    def size_bytes(self) -> int:
+        return sum(p.bytes for p in layout.partitions(self.root))
+
+    def _compile(self, query: str) -> CompiledQuery:
+        compiled = compile_query(query)
+        with self._cursor() as con:
+            for pattern, position in compiled.regexes:
+                try:
+                    con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+                except duckdb.Error as exc:
+                    raise QueryError(f"invalid regular expression {pattern!r}: "
+                                     f"{str(exc).splitlines()[0]}", position) from None
+        return compiled
+
+    def _read(self, sql: str, tenants: Sequence[str], compiled: CompiledQuery,
+              since: datetime | None, until: datetime | None, tail: list[Any]) -> list[tuple]:
+        wanted = sorted(set(tenants))
+        if not wanted:
+            return []
+        dirs = [layout.tenant_dir_name(t) for t in wanted]
+        where = [f"tenant IN ({', '.join('?' for _ in dirs)})"]
+        params: list[Any] = [*dirs]
+        if since is not None:
+            where.append(f"{_MOMENT} >= ?")
+            params.append(naive_utc(since))
+        if until is not None:
+            where.append(f"{_MOMENT} < ?")
+            params.append(naive_utc(until))
+        where.append(compiled.where)
+        params.extend(compiled.params)
+        statement = sql.replace("{where}", " AND ".join(where))
+        first = naive_utc(since).date() if since else None
+        last = naive_utc(until).date() if until else None
+        for attempt in range(READ_RETRIES + 1):
+            files = [str(f) for p in layout.partitions(self.root, wanted, first, last)
+                     for f in p.files]
+            if not files:
+                return []
+            try:
+                with self._cursor() as con:
+                    return con.execute(statement, [files, *params, *tail]).fetchall()
+            except duckdb.IOException:
+                if attempt == READ_RETRIES:
+                    raise
+                log.debug("a file went away during a search (compaction, retention): again")
+        return []
+
+    # -- maintenance ---------------------------------------------------------------------------
+    def compact(self, now: datetime | None = None) -> CompactionReport:
+        """Merge each partition's small files, dropping duplicate records: past days down to
+        one file, today's once it has more than ``compact_files``. Skipped (empty report) while
+        another process or thread is compacting or expiring."""
+        report = CompactionReport()
+        if self.read_only:
+            return report
+        today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+        with self._exclusive() as held:
+            if not held:
+                return report
+            for part in layout.partitions(self.root):
+                small = [f for f, size in zip(part.files, part.sizes) if size < COMPACT_TARGET]
+                if len(small) < 2 or (part.day >= today and len(small) <= self.compact_files):
+                    continue
+                rows_in, rows_out = self._merge(part, small)
+                report.partitions += 1
+                report.files_merged += len(small)
+                report.rows_in += rows_in
+                report.rows_out += rows_out
+        return report
+
+    def _merge(self, part: Partition, files: list[Path]) -> tuple[int, int]:
+        temp = part.path / layout.new_temp_name()
+        names = [str(f) for f in files]
+        source = "read_parquet(?, hive_partitioning=false, union_by_name=true)"
+        try:
+            with self._cursor() as con:
+                rows_in = con.execute(f"SELECT count(*) FROM {source}", [names]).fetchall()[0][0]
+                rows_out = con.execute(
+                    f"COPY (SELECT * FROM {source} QUALIFY row_number() OVER "
+                    f"(PARTITION BY record_key ORDER BY received) = 1 ORDER BY {_MOMENT}) "
+                    "TO ? (FORMAT parquet, COMPRESSION zstd)", [names, str(temp)]).fetchall()[0][0]
+            self._publish(temp, part.path / layout.new_part_name("merged"))
+        finally:
+            temp.unlink(missing_ok=True)
+        for path in files:  # after the rename: a reader sees the merged rows, or the old ones
+            path.unlink(missing_ok=True)
+        layout.fsync_dir(part.path)
+        return int(rows_in), int(rows_out)
+
+    def enforce_retention(self, now: datetime | None = None) -> RetentionReport:
+        """Delete day partitions older than ``retention_days``, then the oldest days while the
+        store exceeds ``max_bytes``; returns what went."""
+        report = RetentionReport()
+        if self.read_only:
+            return report
+        today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+        with self._exclusive() as held:
+            if not held:
+                return report
+            parts = layout.partitions(self.root)
+            doomed = plan_retention(parts, today, self.retention_days, self.max_bytes)
+            gone = {id(p) for p, _ in doomed}
+            for part, reason in doomed:
+                _remove_partition(part)
+                report.removed.append(RemovedPartition(part.tenant, part.day, len(part.files),
+                                                       part.bytes, reason))
+            report.remaining_bytes = sum(p.bytes for p in parts if id(p) not in gone)
+            report.over_limit = self.max_bytes is not None and report.remaining_bytes > self.max_bytes
+        return report
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[bool]:
+        """One compaction or retention at a time, across threads and processes (flock)."""
+        if not self._maintenance.acquire(blocking=False):
+            yield False
+            return
+        try:
+            with open(self.root / ".maintenance.lock", "a+b") as handle:
+                if fcntl is None:
+                    yield True
+                    return
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            self._maintenance.release()
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection of its own for this call: DuckDB's are not shared across threads."""
+        if self._db is None:
+            raise RuntimeError("the event store is closed")
+        con = self._db.cursor()
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def _event_time(value: str | None) -> datetime | None:
+    """The event time as naive UTC, or None when absent, unparseable or absurd."""
+    moment = parse_time(value)
+    if moment is None or not 1970 <= moment.year <= _MAX_EVENT_YEAR:
+        return None
+    return naive_utc(moment)
+
+
+def _columns(rows: list[tuple[StoredEvent, datetime | None, int]]) -> list[list[Any]]:
+    keys, received, times, hosts, sources, kinds = [], [], [], [], [], []
+    event_ids, channels, fields, raws, flags = [], [], [], [], []
+    for event, moment, received_us in rows:
+        keys.append(event.record_key)
+        received.append(received_us)
+        times.append(None if moment is None else (moment - _EPOCH) // timedelta(microseconds=1))
+        hosts.append(event.host)
+        sources.append(event.source)
+        kinds.append(event.kind)
+        event_ids.append(_event_id(event.fields.get("EventID")))
+        channel = event.fields.get("Channel")
+        channels.append(None if channel is None else str(channel))
+        fields.append(orjson.dumps(event.fields, default=str,
+                                   option=orjson.OPT_NON_STR_KEYS).decode("utf-8"))
+        try:
+            raws.append(event.raw.decode("utf-8"))
+            flags.append(False)
+        except UnicodeDecodeError:
+            raws.append(base64.b64encode(event.raw).decode("ascii"))
+            flags.append(True)
+    return [keys, received, times, hosts, sources, kinds, event_ids, channels, fields, raws, flags]
+
+
+def _event_id(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
+        return int(value.strip())
+    return None
+
+
+def _row_dict(row: tuple) -> dict[str, Any]:
+    (tenant_dir, key, received, moment, host, source, kind, event_id, channel, fields, raw,
+     raw_base64) = row
+    return {
+        "tenant": layout.tenant_from_dir_name(tenant_dir),
+        "record_key": key,
+        "received": _iso(received),
+        "time": _iso(moment) if moment is not None else None,
+        "host": host, "source": source, "kind": kind, "event_id": event_id, "channel": channel,
+        "fields": orjson.loads(fields) if fields else {},
+        "raw": raw, "raw_encoding": "base64" if raw_base64 else "utf-8",
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.replace(tzinfo=timezone.utc).isoformat()
+
+
+def _remove_partition(part: Partition) -> None:
+    for path in part.files:
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: a late write to an old day; next time
+        part.path.rmdir()
+    layout.fsync_dir(part.path.parent)
