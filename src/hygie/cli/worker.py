@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
@@ -79,15 +80,18 @@ def worker(
     rule_paths = list(rules or [])
     if not rule_paths and default_rules_dir().is_dir():
         rule_paths.append(default_rules_dir())
+    def load_engine() -> Engine:
+        return Engine.from_paths(rule_paths, include_packs=True)
+
     with console.status("Loading and compiling rules..."):
-        engine = Engine.from_paths(rule_paths, include_packs=True)
+        engine = load_engine()
         engine.warm_up()
     console.print(f"Loaded {len(engine.rules) + len(engine.correlations)} rules")
     state = StateStore(open_database(database or sqlite_dsn(data_dir / "state.db")))
     stage = DetectionStage(engine, PatientPolicy(salt_path.read_bytes()))
     try:
         asyncio.run(_work(options, StreamLimits(ack_wait_s=ack_wait), stage, state,
-                          WorkerConfig(batch=batch)))
+                          WorkerConfig(batch=batch), load_engine))
     except BusError as exc:
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -96,11 +100,12 @@ def worker(
 
 
 async def _work(options: NatsOptions, limits: StreamLimits, stage: DetectionStage,
-                state: StateStore, config: WorkerConfig) -> None:
+                state: StateStore, config: WorkerConfig,
+                load_engine: Callable[[], Engine]) -> None:
     bus = await JetStreamBus.connect(options, limits, owner=False)
     console.print(f"Worker connected to {options.describe()}; Ctrl-C stops after the batch in hand.")
     try:
-        await run_until_signalled(Worker(bus, stage, state, config))
+        await run_until_signalled(Worker(bus, stage, state, config, load_engine))
     finally:
         await bus.close()
 

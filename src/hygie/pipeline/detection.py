@@ -72,7 +72,8 @@ class DetectionStage:
                 if correlator is None:
                     correlator = self.correlators[record.tenant] = self.engine.new_correlator()
                 result.alerts = self.engine.match_event(event, correlator)
-                result.event = dict(event.fields)  # the event store keeps every event
+                result.event = event.fields  # the event store keeps every event (not copied: the
+                # event is not used after this)
                 result.event_time, result.host = event.time, event.host
                 result.payload = record.payload  # the raw form the event store keeps
             results.append(result)

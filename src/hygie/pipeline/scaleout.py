@@ -44,7 +44,6 @@ class NatsBridge:
         self.options = options
         self.on_events = on_events
         self.depth = 0
-        self.events_stored = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="hygie-nats", daemon=True)
         self._thread.start()
@@ -125,11 +124,16 @@ class NatsBridge:
                 if consumer is None:
                     consumer = await self.bus.consumer(EVENTS_STREAM, EVENTS_CONSUMER)
                 deliveries = await consumer.fetch(64, 0.5)
-                events = [decode_event(doc) for d in deliveries for doc in decode_events(d.data)]
-            except Exception:  # noqa: BLE001 - the server restarts, say: try again shortly
-                log.exception("reading %s failed; retrying", EVENTS_STREAM)
+            except Exception as exc:  # noqa: BLE001 - the server restarts, say: try again shortly
+                log.warning("reading %s failed (%s); retrying", EVENTS_STREAM, exc)
                 await self._pause(1.0)
                 continue
+            events = []
+            for delivery in deliveries:
+                try:
+                    events.extend(decode_event(doc) for doc in decode_events(delivery.data))
+                except (ValueError, KeyError, TypeError):  # not from a worker: it would never pass
+                    log.error("unreadable message on %s is dropped: %r", EVENTS_STREAM, delivery.data[:200])
             try:
                 await asyncio.to_thread(self.on_events, events)  # [] lets the store do upkeep
             except Exception:  # noqa: BLE001 - a full disk, say: the events come back later
@@ -138,7 +142,6 @@ class NatsBridge:
                 await self._pause(1.0)
                 continue
             await self._each(deliveries, lambda d: d.ack())
-            self.events_stored += len(events)
 
     async def _measure_depth(self) -> None:
         while not self._stopping.is_set():

@@ -22,14 +22,16 @@ import base64
 import contextlib
 import logging
 import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
 
 from hygie.bus.nats import DETECT_CONSUMER, RECORDS_STREAM, Consumer, Delivery, JetStreamBus
 from hygie.core.record import RawRecord
+from hygie.detect.engine import Engine
 from hygie.pipeline.detection import DetectionStage
 from hygie.pipeline.events import stored_events
 from hygie.store.events import StoredEvent
@@ -51,8 +53,13 @@ class Worker:
     machines) for more throughput. Counters: ``records``, ``batches``, ``failures``."""
 
     def __init__(self, bus: JetStreamBus, stage: DetectionStage, state: StateStore,
-                 config: WorkerConfig | None = None) -> None:
+                 config: WorkerConfig | None = None,
+                 engine_factory: Callable[[], Engine] | None = None) -> None:
+        """``engine_factory`` loads the rules afresh (SIGHUP); without it, no reload."""
         self.bus = bus
+        self.engine_factory = engine_factory
+        self._next_engine: Engine | None = None
+        self._reloading = threading.Lock()
         self.stage = stage
         self.state = state
         self.config = config or WorkerConfig()
@@ -76,8 +83,33 @@ class Worker:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
 
+    def request_reload(self) -> bool:
+        """Load the rules again in a background thread; the worker switches to them between
+        two batches, and keeps its rules if loading fails. Safe from a signal handler."""
+        if self.engine_factory is None or not self._reloading.acquire(blocking=False):
+            return False
+        threading.Thread(target=self._reload, name="hygie-reload", daemon=True).start()
+        return True
+
+    def _reload(self) -> None:
+        try:
+            assert self.engine_factory is not None
+            engine = self.engine_factory()
+            engine.warm_up()
+        except Exception:  # a broken rules folder must not stop detection
+            log.exception("rules reload failed; the worker keeps the rules it has")
+            self._reloading.release()
+            return
+        self._next_engine = engine
+
     async def process_once(self) -> int:
         """Fetch and process one batch; returns how many messages it held (0: none came)."""
+        if self._next_engine is not None:  # between batches: the stage is not in use
+            engine, self._next_engine = self._next_engine, None
+            self.stage.use_engine(engine)
+            log.warning("rules reloaded: %d rules, %d load errors (correlation windows restart)",
+                        len(engine.rules) + len(engine.correlations), len(engine.load_errors))
+            self._reloading.release()
         if self._consumer is None:
             self._consumer = await self.bus.consumer(RECORDS_STREAM, DETECT_CONSUMER)
         deliveries = await self._consumer.fetch(self.config.batch, self.config.fetch_timeout_s)
@@ -159,6 +191,7 @@ async def run_until_signalled(worker: Worker) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, worker.request_reload)
     started = time.monotonic()
     reporter = asyncio.create_task(_report(worker, stop))
     try:
