@@ -4,6 +4,8 @@ crash's leftovers ignored; readers undisturbed by compaction."""
 
 from __future__ import annotations
 
+import os
+
 import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -203,11 +205,28 @@ def test_todays_partition_is_compacted_once_it_has_many_small_files(tmp_path, ch
 
 
 def _days_store(root: Path, days: list[date], tenants=("chu-a", "chu-b"), **options) -> EventStore:
+    """Days of events, each day's files dated as if written that day (as a live store's are)."""
     store = EventStore(root, **options)
     for day in days:
         for tenant in tenants:
             store.append(demo_events(tenant, day, limit=100))
+        written = datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc).timestamp()
+        for path in root.glob(f"tenant=*/day={day.isoformat()}/*.parquet"):
+            os.utime(path, (written, written))
     return store
+
+
+def test_old_events_received_recently_outlive_their_day(tmp_path) -> None:
+    """A backfill (or a wrong clock) dates events long ago: retention keeps them for
+    ``retention_days`` after they were received, not after the day they claim."""
+    store = EventStore(tmp_path / "events", retention_days=90)
+    old_day = date(2025, 1, 15)
+    store.append(demo_events("chu-a", old_day, limit=10))
+    report = store.enforce_retention()
+    assert report.removed == [] and store.count(["chu-a"], "*") == 10
+    later = datetime.now(timezone.utc) + timedelta(days=91)
+    assert {p.day for p in store.enforce_retention(now=later).removed} == {old_day}
+    store.close()
 
 
 def test_retention_removes_days_older_than_the_limit(tmp_path) -> None:

@@ -76,6 +76,10 @@ def test_bulk_documents_are_detected_and_bad_items_reported(served) -> None:
     assert statuses == [201] * 5 + [400, 400, 400]
     reasons = [item[next(iter(item))].get("error", {}).get("reason", "") for item in result["items"]]
     assert "invalid JSON" in reasons[5] and "delete" in reasons[6] and "object" in reasons[7]
+    assert reasons[5].startswith("line 11:") and reasons[7].startswith("line 14:")
+    malformed = httpx.post(url + "/_bulk", headers=basic,
+                           content=b'{"index": {}, "x": 1}\n{"a": 1}\n' + _bulk(docs[:1]))
+    assert malformed.status_code == 400 and "line 1" in malformed.json()["error"]["reason"]
     wait_until(lambda: svc.stage.events >= 5 and svc.spool.depth == 0)
     rows = svc.state.alerts(["chu-a"], limit=50)
     assert rows and rows[0].host == "dc01" and rows[0].source == "es-bulk:chu-a"

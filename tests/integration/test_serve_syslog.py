@@ -154,3 +154,36 @@ def test_listener_and_folder_options() -> None:
     assert WatchSpec.parse("chu-b=/srv/exports", "demo").tenant == "chu-b"
     with pytest.raises(CollectorSpecError):
         WatchSpec.parse("chu-b=", "demo")
+
+
+def test_identical_lines_sent_together_stay_distinct_records(tmp_path, pack_engine) -> None:
+    """A firewall repeats the same line (same deny, same second): each is one event, and a
+    count-based rule must see them all; HTTP and TCP syslog alike."""
+    config = ServiceConfig(data_dir=tmp_path, http_port=0, tenants=["chu-a"],
+                           syslog=[SyslogSpec("chu-a", "tcp", "127.0.0.1", 0)])
+    svc, thread = start_service(config, pack_engine)
+    try:
+        token = svc.state.create_ingest_token("chu-a")
+        line = _log_cleared("dc09", 1)
+        with socket.create_connection(("127.0.0.1", svc.listeners[0].port)) as stream:
+            stream.sendall(line + b"\n" + line + b"\n" + line + b"\n")
+        body = b'{"EventID": 7, "Channel": "Security"}\n' * 4
+        answer = httpx.post(f"http://127.0.0.1:{svc.http_port}/ingest", content=body,
+                            headers={"Authorization": f"Bearer {token}"})
+        assert answer.json()["accepted"] == 4
+        wait_until(lambda: svc.stage.events == 7 and svc.backlog == 0)
+        assert svc.stage.redelivered == 0
+        assert svc.events.count(["chu-a"], "*") == 7
+        assert sum(row.count for row in svc.state.alerts(["chu-a"])) == 3
+    finally:
+        stop_service(svc, thread)
+
+
+def test_an_http_port_in_use_stops_the_start_with_a_message(tmp_path, pack_engine) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = ServiceConfig(data_dir=tmp_path, http_port=port)
+        with pytest.raises(CollectorSpecError, match=f"cannot listen on http://127.0.0.1:{port}"):
+            start_service(config, pack_engine)

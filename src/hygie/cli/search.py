@@ -43,7 +43,10 @@ def parse_moment(text: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(timezone.utc)
     relative = _RELATIVE.fullmatch(text.strip())
     if relative:
-        return now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+        except OverflowError:
+            raise ValueError(f"{text!r} reaches before year 1") from None
     moment = parse_time(text)
     if moment is None:
         raise ValueError(f"{text!r} is neither a duration (30m, 2h, 7d, 1w) nor an ISO 8601 time")

@@ -78,6 +78,9 @@ def serve(
     """Run the monitoring service on the embedded default (one process, local spool)."""
     data_dir = data_dir or data_dir_default()
     host, _, port = http.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise typer.BadParameter(f"{http!r}: write HOST:PORT, e.g. 127.0.0.1:8514",
+                                 param_hint="--http")
     try:
         syslog_specs = [SyslogSpec.parse(text, tenant[0]) for text in syslog or []]
         watch_specs = [WatchSpec.parse(text, tenant[0]) for text in watch or []]
@@ -219,7 +222,7 @@ def reload_rules(
     console.print(f"Reloaded {status['rules']} rules in {status['seconds']} s"
                   + (f", {status['error_count']} rule errors:" if status["error_count"] else ""))
     for error in status["errors"]:
-        console.print(f"  {error}")
+        console.print(f"  {error}", soft_wrap=True, markup=False, highlight=False)
 
 
 def alerts(

@@ -26,7 +26,9 @@ KINDS = frozenset({SYSLOG, JSON, ATNA, HL7, FHIR})
 @dataclass(frozen=True, slots=True)
 class RawRecord:
     """One received record. ``received`` is POSIX seconds (UTC); ``peer`` the sender's address
-    when there is one (``127.0.0.1:51514``)."""
+    when there is one (``127.0.0.1:51514``); ``seq`` its position among the records received
+    together (a request, a read, a file), so that two identical lines sent at once stay two
+    records: a firewall repeating the same deny line is what a brute-force rule counts."""
 
     tenant: str
     source: str
@@ -34,11 +36,13 @@ class RawRecord:
     payload: bytes
     received: float
     peer: str | None = None
+    seq: int = 0
 
     def key(self) -> str:
         """A deterministic id: the same record delivered twice has the same key (dedup)."""
         digest = hashlib.blake2b(digest_size=16)
-        for part in (self.tenant, self.source, self.kind, repr(self.received), self.peer or ""):
+        for part in (self.tenant, self.source, self.kind, repr(self.received), self.peer or "",
+                     str(self.seq)):
             digest.update(part.encode())
             digest.update(b"\0")
         digest.update(self.payload)
@@ -51,11 +55,12 @@ class RawRecord:
         except UnicodeDecodeError:
             payload, encoding = base64.b64encode(self.payload).decode("ascii"), "base64"
         return orjson.dumps({"t": self.tenant, "s": self.source, "k": self.kind, "p": payload,
-                             "e": encoding, "r": self.received, "a": self.peer})
+                             "e": encoding, "r": self.received, "a": self.peer, "q": self.seq})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RawRecord:
         doc = orjson.loads(data)
         text: str = doc["p"]
         payload = base64.b64decode(text) if doc.get("e") == "base64" else text.encode("utf-8")
-        return cls(doc["t"], doc["s"], doc["k"], payload, float(doc["r"]), doc.get("a"))
+        return cls(doc["t"], doc["s"], doc["k"], payload, float(doc["r"]), doc.get("a"),
+                   int(doc.get("q") or 0))

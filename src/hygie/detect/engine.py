@@ -59,6 +59,9 @@ def load_placeholders(path: str | Path | None) -> dict[str, list[str]]:
     return {str(k): [str(v) for v in (vals or [])] for k, vals in doc.items()}
 
 
+ROUTE_CACHE_LIMIT = 65_536  # routing keys remembered; rebuilt from shared buckets beyond
+
+
 @functools.cache
 def _unfreeze_at_exit() -> None:
     """Frozen objects are never freed, which native extensions (DuckDB's nanobind) report as
@@ -223,6 +226,8 @@ class Engine:
                 bucket = Bucket([self.rules[i] for i in indices], self.table, route.aliases,
                                 self._matchers)
                 self._shared_buckets[shared] = bucket
+            if len(self._buckets) >= ROUTE_CACHE_LIMIT:  # keys hold values senders choose
+                self._buckets.clear()  # (syslog devid, app_name...): bound the memory
             self._buckets[key] = bucket
         return bucket
 

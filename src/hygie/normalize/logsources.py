@@ -22,6 +22,9 @@ from hygie.core.errors import HygieError
 DEFAULT_MAPPING = Path(__file__).parent / "mappings"  # a folder: all its *.yml files
 
 
+CACHE_LIMIT = 65_536  # routes remembered by key (cheap to compute again)
+
+
 @dataclass(frozen=True, slots=True)
 class LogSource:
     """Sigma's (product, category, service) triple; None means "not specified"."""
@@ -133,6 +136,8 @@ class LogSourceRouter:
                     logsources.add(entry.logsource)
                     aliases.extend(a for a in entry.aliases if a not in aliases)
             route = Route(frozenset(logsources), tuple(aliases))
+            if len(self._cache) >= CACHE_LIMIT:  # keys hold values senders choose: bounded
+                self._cache.clear()
             self._cache[key] = route
         return route
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -102,6 +103,28 @@ PARSERS: dict[str, Parser] = {
 }
 
 
+MAX_DEPTH = 64  # nesting of a field's value: the stores (JSON columns) must serialise it
+
+
+def _check_depth(fields: dict[str, Any]) -> None:
+    """Refuse an event whose fields nest deeper than ``MAX_DEPTH`` (iterative: hostile
+    nesting cannot exhaust the stack), so that no store fails on it later and a whole
+    batch with it."""
+    stack: list[tuple[Any, int]] = [(value, 1) for value in fields.values()]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise RecordError(f"a field nests deeper than {MAX_DEPTH} levels of objects or "
+                              "arrays (no log source writes that)")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def record_to_event(record: RawRecord, policy: PatientPolicy) -> Event:
     """The event of ``record``. ``policy`` pseudonymises patient ids.
 
@@ -117,6 +140,9 @@ def record_to_event(record: RawRecord, policy: PatientPolicy) -> Event:
         raise RecordError(f"record of {len(record.payload):,} bytes exceeds the limit of "
                           f"{MAX_RECORD_BYTES:,} bytes for one record")
     event = parser(record, policy)
+    payload = record.payload
+    if payload.count(b"{") + payload.count(b"[") > MAX_DEPTH:  # cheap test first, walk if needed
+        _check_depth(event.fields)
     when = parse_time(event.time)
     if when is None:
         try:

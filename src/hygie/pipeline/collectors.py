@@ -113,6 +113,13 @@ class Folders:
         missing = [str(spec.directory) for spec in specs if not spec.directory.is_dir()]
         if missing:
             raise CollectorSpecError(f"watched folder not found: {', '.join(missing)}")
+        for one in specs:  # a file must belong to one tenant only
+            for other in specs:
+                if one is not other and one.directory.resolve().is_relative_to(
+                        other.directory.resolve()):
+                    raise CollectorSpecError(
+                        f"watched folder {one.directory} ({one.tenant}) lies inside "
+                        f"{other.directory} ({other.tenant}): its files would be read twice")
         ledger_dir.mkdir(parents=True, exist_ok=True)
         self.collectors = [
             FolderCollector(spec.directory, spec.tenant, accept, ledger_dir / _ledger_name(spec))

@@ -43,6 +43,14 @@ class DetectionStage:
         self.engine = engine
         self.correlators.clear()
 
+    def forget_windows(self, tenants: set[str]) -> None:
+        """After a batch failed to be stored (it will come back): its events are already in
+        these tenants' correlation windows, and counting them again would raise false alerts,
+        so the windows start afresh (a correlation spanning the failure may be missed)."""
+        for tenant in tenants:
+            if self.correlators.pop(tenant, None) is not None:
+                log.warning("correlation windows of tenant %s restart after a failed batch", tenant)
+
     def mark_stored(self, results: Sequence[RecordResult]) -> None:
         """Remember the records whose results are now stored (call after the commit)."""
         seen = self._seen

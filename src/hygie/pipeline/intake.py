@@ -28,9 +28,13 @@ BACKOFF_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 class Intake:
     """Owned by one event loop; ``put`` is the bus's blocking, all-or-none durable append."""
 
-    def __init__(self, put: Callable[[list[RawRecord]], None], max_wait_s: float = 600.0) -> None:
+    def __init__(self, put: Callable[[list[RawRecord]], None],
+                 max_wait_s: float | None = None) -> None:
+        """``max_wait_s``: how long ``submit_patiently`` holds records back before giving up;
+        None (the default) waits until the service stops: a TCP sender is slowed, not cut."""
         self._put = put
         self.max_wait_s = max_wait_s
+        self._stopping = False
         self._pending: list[tuple[list[RawRecord], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -41,6 +45,7 @@ class Intake:
         self._task = asyncio.create_task(self._flush_loop(), name="hygie-intake")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -59,17 +64,18 @@ class Intake:
         await future
 
     async def submit_patiently(self, records: list[RawRecord]) -> None:
-        """``submit``, retrying with backoff while the bus is full, for at most ``max_wait_s``
-        (then ``Overloaded`` propagates: the collector's own error path takes over)."""
+        """``submit``, retrying with backoff while the bus is full, until the service stops or
+        ``max_wait_s`` runs out (then ``Overloaded`` propagates: the collector's own error path
+        takes over, and the records it held are lost, which the listener counts)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait_s
+        deadline = None if self.max_wait_s is None else loop.time() + self.max_wait_s
         attempt = 0
         while True:
             try:
                 await self.submit(records)
                 return
             except Overloaded:
-                if loop.time() >= deadline:
+                if self._stopping or (deadline is not None and loop.time() >= deadline):
                     raise
                 if attempt == 0:
                     log.warning("bus full: holding %d records from %s until detection catches up",
@@ -91,15 +97,33 @@ class Intake:
                     item = self._pending.pop(0)
                     group.append(item)
                     size += len(item[0])
-                records = [record for part, _ in group for record in part]
-                try:
-                    await asyncio.to_thread(self._put, records)
-                except Exception as exc:  # Overloaded, or a disk error: each waiter decides
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
-                else:
-                    self.commits += 1
-                    for _, future in group:
-                        if not future.done():
-                            future.set_result(None)
+                await self._commit(group)
+
+    async def _commit(self, group: list[tuple[list[RawRecord], asyncio.Future[None]]]) -> None:
+        """One commit for the group; when the bus refuses it as too big for the room left,
+        each hand-over is tried on its own, so a small one is not refused for a large one."""
+        records = [record for part, _ in group for record in part]
+        try:
+            await asyncio.to_thread(self._put, records)
+        except Overloaded as exc:
+            if len(group) > 1:
+                for item in group:
+                    await self._commit([item])
+                return
+            _settle(group, exc)
+        except Exception as exc:  # a disk error: each waiter decides
+            _settle(group, exc)
+        else:
+            self.commits += 1
+            _settle(group, None)
+
+
+def _settle(group: list[tuple[list[RawRecord], asyncio.Future[None]]],
+            error: BaseException | None) -> None:
+    for _, future in group:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

@@ -141,7 +141,7 @@ class ServiceMetrics(Collector):
         yield _gauge("hygie_bus_depth", "Records accepted and not yet through detection (how "
                      "far behind detection is)", view.bus_depth)
         yield _gauge("hygie_bus_oldest_record_age_seconds", "Age of the oldest record waiting "
-                     "for detection (0 when none waits)", view.bus_oldest_age_s or 0.0)
+                     "for detection (0 when none waits; NaN in NATS mode)", view.bus_oldest_age_s or 0.0)
         yield _gauge("hygie_collectors_waiting", "Collector hand-overs held back because the "
                      "bus is full (backpressure)", view.collectors_waiting)
         yield _gauge("hygie_rules_loaded", "Sigma rules and correlations loaded", view.rules)

@@ -9,9 +9,11 @@ every record whose results were not stored, and the store ignores results it alr
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +31,7 @@ from hygie.bus.spool import Spool, SpoolFull
 from hygie.core.record import SYSLOG, RawRecord
 from hygie.detect.engine import Engine
 from hygie.normalize.healthcare import PatientPolicy
-from hygie.pipeline.collectors import Folders, SyslogSpec, TlsFiles, WatchSpec, start_syslog
+from hygie.pipeline.collectors import CollectorSpecError, Folders, SyslogSpec, TlsFiles, WatchSpec, start_syslog
 from hygie.pipeline.detection import DetectionStage
 from hygie.pipeline.events import stored_events
 from hygie.pipeline.intake import Intake
@@ -100,7 +102,10 @@ class Service:
         self.listeners: list[SyslogListener] = []
         self.intake: Intake | None = None
         self.folders: Folders | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._rejected: collections.deque[RecordResult] = collections.deque()
+        self._rejected_ready = asyncio.Event()
+        self._rejected_task: asyncio.Task[None] | None = None
+        self.rejects_dropped = 0
         self.counters = PipelineCounters()
         self.metrics = ServiceMetrics(self.counters, self._metrics_view)
 
@@ -139,8 +144,14 @@ class Service:
             except (ValueError, KeyError, TypeError):  # written by us: only disk damage does this
                 log.error("spool entry %d is unreadable and is dropped", spool_id)
         results = self.stage.process(records)
-        self.events.append(stored_events(results))  # before the ack, like the alerts
-        self.state.store_results(results)
+        try:
+            self.events.append(stored_events(results))  # before the ack, like the alerts
+            self.state.store_results(results)
+        except Exception:
+            # the batch comes back: its events must not count twice in correlation windows
+            self.stage.forget_windows({record.tenant for record in records})
+            self.spool.release(ids)
+            raise
         self.stage.mark_stored(results)
         self.spool.ack(ids)
         self.counters.batch_done(results, time.perf_counter() - started)
@@ -201,13 +212,13 @@ class Service:
         self._server = uvicorn.Server(config)
         if self.nats is None:  # in NATS mode, 'hygie worker' processes detect
             self._detector.start()
-        serve = asyncio.create_task(self._server.serve())
+        serve = asyncio.create_task(self._server.serve(sockets=[self._bind_http()]))
         for _ in range(200):  # bounded: 10 s for the socket to bind
             if self._server.started or serve.done():
                 break
             await asyncio.sleep(0.05)
         if serve.done():
-            serve.result()  # raises the bind error
+            serve.result()
         if self._server.servers:
             self.http_port = self._server.servers[0].sockets[0].getsockname()[1]
         try:
@@ -224,10 +235,28 @@ class Service:
             if self._detector.is_alive():
                 self._detector.join(timeout=30)
 
+    def _bind_http(self) -> socket.socket:
+        """The HTTP socket, bound here so that a port in use is a clear start-up error (uvicorn
+        would exit the process)."""
+        host, port = self.config.http_host, self.config.http_port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(2048)
+        except OSError as exc:
+            sock.close()
+            raise CollectorSpecError(f"cannot listen on http://{host}:{port}: "
+                                     f"{exc.strerror or exc}") from None
+        return sock
+
     async def _start_collectors(self) -> None:
         """Syslog listeners share one group-committing intake (see ``pipeline.intake``)."""
         self.intake = Intake(self.accept)
         self.intake.start()
+        self._rejected_ready = asyncio.Event()  # of this event loop
+        self._rejected_task = asyncio.create_task(self._store_rejected(), name="hygie-rejected")
         for tenant in {spec.tenant for spec in self.config.syslog}:
             await asyncio.to_thread(self.state.ensure_tenant, tenant)
         self.listeners = await start_syslog(list(self.config.syslog),
@@ -244,12 +273,17 @@ class Service:
             await self.folders.stop()
         if self.intake is not None:
             await self.intake.stop()
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=10)
+        if self._rejected_task is not None:
+            for _ in range(100):  # bounded: 10 s to quarantine what is queued
+                if not self._rejected:
+                    break
+                await asyncio.sleep(0.1)
+            self._rejected_task.cancel()
+            await asyncio.gather(self._rejected_task, return_exceptions=True)
 
     def _metrics_view(self) -> ServiceView:
         oldest = self.spool.oldest()
-        age = None
+        age = float("nan") if self.nats is not None else None  # NATS: the stream knows, not us
         if oldest is not None:
             try:
                 age = max(0.0, time.time() - RawRecord.from_bytes(oldest).received)
@@ -270,7 +304,8 @@ class Service:
         expected = self.config.metrics_token
         if expected:
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), expected):
+            if scheme.lower() != "bearer" or not secrets.compare_digest(
+                    given.strip().encode("utf-8", "replace"), expected.encode("utf-8")):
                 return JSONResponse({"error": "metrics need 'Authorization: Bearer <token>'"},
                                     status_code=401)
         body = await asyncio.to_thread(self.metrics.exposition)
@@ -286,10 +321,27 @@ class Service:
         result = RecordResult(tenant, record.key(), source, SYSLOG, record.received,
                               quarantine_reason=f"rejected by the collector: {reason}",
                               payload=prefix)
-        task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self.state.store_results, [result]))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        if len(self._rejected) >= REJECTED_QUEUE:  # a flood: count, do not let memory grow
+            self.rejects_dropped += 1
+            if self.rejects_dropped == 1 or self.rejects_dropped % 10_000 == 0:
+                log.warning("%d rejected messages not quarantined (queue full)", self.rejects_dropped)
+            return
+        self._rejected.append(result)
+        self._rejected_ready.set()
+
+    async def _store_rejected(self) -> None:
+        """The one task that quarantines what collectors rejected, in batches: a flood of bad
+        frames on one port costs one transaction per batch, not one per frame."""
+        while True:
+            await self._rejected_ready.wait()
+            self._rejected_ready.clear()
+            while self._rejected:
+                batch = [self._rejected.popleft() for _ in range(min(1000, len(self._rejected)))]
+                try:
+                    await asyncio.to_thread(self.state.store_results, batch)
+                except Exception:  # the store is down: these rejections are only counted
+                    self.rejects_dropped += len(batch)
+                    log.exception("could not quarantine %d rejected messages", len(batch))
 
     # -- rules reload (SIGHUP, 'hygie rules reload') ---------------------------------------------
     def request_reload(self) -> bool:
@@ -309,8 +361,11 @@ class Service:
             engine.warm_up()
         except Exception as exc:  # a broken rules folder must not stop detection
             log.exception("rules reload failed; detection keeps the rules it has")
-            _write_status(self.config.data_dir, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
-            self._reloading.release()
+            try:
+                _write_status(self.config.data_dir, {"ok": False,
+                                                     "error": f"{type(exc).__name__}: {exc}"})
+            finally:
+                self._reloading.release()
             return
         self._reload_seconds = time.monotonic() - started
         self._next_engine = engine  # the detect thread switches before its next batch
@@ -326,11 +381,15 @@ class Service:
         rules = len(engine.rules) + len(engine.correlations)
         log.warning("rules reloaded: %d rules, %d load errors, in %.1f s (correlation windows "
                     "restart)", rules, len(engine.load_errors), self._reload_seconds)
-        _write_status(self.config.data_dir, {
-            "ok": True, "rules": rules, "seconds": round(self._reload_seconds, 2),
-            "errors": [str(error) for error in engine.load_errors[:50]],
-            "error_count": len(engine.load_errors)})
-        self._reloading.release()
+        try:
+            _write_status(self.config.data_dir, {
+                "ok": True, "rules": rules, "seconds": round(self._reload_seconds, 2),
+                "errors": [str(error) for error in engine.load_errors[:50]],
+                "error_count": len(engine.load_errors)})
+        except OSError:
+            log.exception("could not write %s", RELOAD_STATUS)
+        finally:
+            self._reloading.release()
 
     def pause_detection(self) -> None:
         """Hold detection (records keep being spooled): for maintenance and backpressure tests."""
@@ -352,6 +411,7 @@ class Service:
         self.state.engine.dispose()
 
 
+REJECTED_QUEUE = 10_000  # collector rejections waiting to be quarantined
 RELOAD_STATUS = "rules-reload.json"  # in the data dir: what the last reload did
 
 

@@ -127,6 +127,7 @@ class Worker:
             await self.bus.publish_events(events)
         except BaseException:
             keep_alive.cancel()
+            self.stage.forget_windows({record.tenant for record in records})
             await self._give_back(deliveries)
             raise
         keep_alive.cancel()

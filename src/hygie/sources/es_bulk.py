@@ -26,7 +26,6 @@ from fastapi.responses import JSONResponse
 from hygie.core.record import JSON, RawRecord
 
 REPORTED_VERSION = "8.17.0"  # Beats 8.x refuse an older cluster unless allow_older_versions
-MAX_ITEMS_DETAILED = 10_000
 SETUP_PREFIXES = ("/_ilm", "/_index_template", "/_template", "/_ingest", "/_nodes", "/_logstash",
                   "/_xpack")
 _HEADERS = {"X-Elastic-Product": "Elasticsearch"}  # Logstash and the Go client check it
@@ -75,9 +74,14 @@ def add_bulk_routes(app: FastAPI, tenant_of: Tenant, read_body: Body, accept: Ac
         if isinstance(body, JSONResponse):
             return _es_error(body)
         peer = f"{request.client.host}:{request.client.port}" if request.client else None
-        docs, items = parse_bulk(body, index)
+        try:
+            docs, items = parse_bulk(body, index)
+        except BulkSyntaxError as exc:  # as Elasticsearch: the whole request is refused
+            return JSONResponse({"error": {"type": "illegal_argument_exception", "reason": str(exc)},
+                                 "status": 400}, status_code=400, headers=_HEADERS)
         received = time.time()
-        records = [RawRecord(tenant, f"es-bulk:{tenant}", JSON, doc, received, peer) for doc in docs]
+        records = [RawRecord(tenant, f"es-bulk:{tenant}", JSON, doc, received, peer, seq)
+                   for seq, doc in enumerate(docs)]
         refused = await accept(records)
         if refused is not None:  # the bus is full: shippers retry a 429 with backoff
             return JSONResponse({"error": {"type": "es_rejected_execution_exception",
@@ -85,7 +89,7 @@ def add_bulk_routes(app: FastAPI, tenant_of: Tenant, read_body: Body, accept: Ac
                                  "status": 429}, status_code=429, headers=_HEADERS)
         errors = any(item[next(iter(item))]["status"] >= 300 for item in items)
         return JSONResponse({"took": int((time.monotonic() - started) * 1000), "errors": errors,
-                             "items": items[:MAX_ITEMS_DETAILED]}, headers=_HEADERS)
+                             "items": items}, headers=_HEADERS)
 
     app.add_api_route("/_bulk", bulk, methods=["POST", "PUT"])
     app.add_api_route("/{index}/_bulk", bulk, methods=["POST", "PUT"])
@@ -102,32 +106,43 @@ def add_bulk_routes(app: FastAPI, tenant_of: Tenant, read_body: Body, accept: Ac
         return JSONResponse({}, headers=_HEADERS)
 
 
+class BulkSyntaxError(ValueError):
+    """An action line that is not an action: the pairing of the lines after it is lost."""
+
+
 def parse_bulk(body: bytes, default_index: str = "") -> tuple[list[bytes], list[dict[str, Any]]]:
-    """The documents of a bulk body, and one result item per action in Elasticsearch's shape
-    (201 for a document taken, 400 with a reason for one refused)."""
+    """The documents of a bulk body, and one result item per action, in order, in
+    Elasticsearch's shape (201 for a document taken, 400 with a reason for one refused).
+    Raises ``BulkSyntaxError`` for a malformed action line, as Elasticsearch refuses the
+    whole request then."""
     docs: list[bytes] = []
     items: list[dict[str, Any]] = []
-    lines = iter(body.split(b"\n"))
-    for number, line in enumerate(lines, start=1):
-        line = line.strip()
+    lines = body.split(b"\n")
+    position = 0
+    while position < len(lines):
+        number, line = position + 1, lines[position].strip()
+        position += 1
         if not line:
             continue
         action, meta, problem = _action(line)
+        if problem is not None:
+            raise BulkSyntaxError(f"line {number}: {problem}")
         index = str(meta.get("_index") or default_index or "hygie")
-        if problem is None and action in ("delete",):
+        if action == "delete":
             problem = "Hygie keeps every record: delete is not supported"
         document = b""
         if action in ("index", "create", "update"):
-            document = next(lines, b"").strip()
-            if problem is None and action == "update":
+            document = lines[position].strip() if position < len(lines) else b""
+            position += 1
+            if action == "update":
                 problem = "Hygie keeps every record as received: update is not supported"
-            elif problem is None:
+            else:
                 problem = _document_problem(document)
         if problem is None:
             docs.append(document)
             items.append({action: {"_index": index, "status": 201, "result": "created"}})
         else:
-            items.append({action or "index": {"_index": index, "status": 400, "error": {
+            items.append({action: {"_index": index, "status": 400, "error": {
                 "type": "mapper_parsing_exception", "reason": f"line {number}: {problem}"}}})
     return docs, items
 

@@ -369,7 +369,8 @@ class FolderCollector:
                 count += 1
                 if count <= entry.records:
                     continue
-                batch.append(RawRecord(self.tenant, entry.source, JSON, payload, entry.received))
+                batch.append(RawRecord(self.tenant, entry.source, JSON, payload, entry.received,
+                                       seq=count))  # its place in the file: stable on a resume
                 if len(batch) >= self.batch:
                     self._deliver(batch, report)
                     self._ledger.progress(self.tenant, entry.fingerprint, count)

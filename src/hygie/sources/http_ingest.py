@@ -77,7 +77,8 @@ def ingest_app(authenticate: Authenticate, accept: Accept, max_body: int = MAX_B
         peer = f"{request.client.host}:{request.client.port}" if request.client else None
         received = time.time()
         source = f"http:{tenant}"
-        records = [RawRecord(tenant, source, JSON, doc, received, peer) for doc in docs]
+        records = [RawRecord(tenant, source, JSON, doc, received, peer, seq)
+                   for seq, doc in enumerate(docs)]
         refused = await hand_over(records)
         if refused is not None:
             return refused

@@ -167,8 +167,8 @@ class SyslogListener:
             except Exception:  # a failing hook must not stop collection
                 log.exception("on_reject hook failed for %s", self.source)
 
-    def _record(self, payload: bytes, peer: str, received: float) -> RawRecord:
-        return RawRecord(self.tenant, self.source, SYSLOG, payload, received, peer)
+    def _record(self, payload: bytes, peer: str, received: float, seq: int = 0) -> RawRecord:
+        return RawRecord(self.tenant, self.source, SYSLOG, payload, received, peer, seq)
 
     # -- UDP ---------------------------------------------------------------------------------
 
@@ -257,7 +257,7 @@ class SyslogListener:
                 if isinstance(item, FramingError):
                     self._reject(peer, item.reason, item.prefix)
                 else:
-                    records.append(self._record(item, peer, received))
+                    records.append(self._record(item, peer, received, len(records)))
             if records:
                 await self.sink(records)
                 self.received += len(records)

@@ -60,6 +60,7 @@ class Partition:
     path: Path
     files: list[Path] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    written: float = 0.0  # when its newest file was written (POSIX seconds)
 
     @property
     def bytes(self) -> int:
@@ -118,11 +119,12 @@ def _fill(part: Partition) -> None:
     for entry in sorted(entries, key=lambda e: e.name):
         if _PART.fullmatch(entry.name):
             try:
-                size = entry.stat(follow_symlinks=False).st_size
+                stat = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # compacted away under us
                 continue
             part.files.append(Path(entry.path))
-            part.sizes.append(size)
+            part.sizes.append(stat.st_size)
+            part.written = max(part.written, stat.st_mtime)
 
 
 def fsync_file(path: Path) -> None:

@@ -309,12 +309,14 @@ class EventStore:
         report = RetentionReport()
         if self.read_only:
             return report
-        today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+        moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        today = moment.date()
         with self._exclusive() as held:
             if not held:
                 return report
             parts = layout.partitions(self.root)
-            doomed = plan_retention(parts, today, self.retention_days, self.max_bytes)
+            doomed = plan_retention(parts, today, self.retention_days, self.max_bytes,
+                                    moment.timestamp())
             gone = {id(p) for p, _ in doomed}
             for part, reason in doomed:
                 _remove_partition(part)

@@ -7,6 +7,7 @@ being written); a report says so when the size limit cannot be met without it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -46,12 +47,16 @@ class RetentionReport:
 
 
 def plan_retention(parts: list[Partition], today: date, retention_days: int,
-                   max_bytes: int | None) -> list[tuple[Partition, str]]:
+                   max_bytes: int | None, now: float | None = None) -> list[tuple[Partition, str]]:
     """Partitions to remove, with the reason. Days before ``today - retention_days`` go for
-    age; then, while the total exceeds ``max_bytes``, the oldest remaining day goes."""
+    age, unless written to within ``retention_days`` of ``now`` (POSIX seconds): events a
+    backfill or a wrong clock dates in the past are kept as long as any received today;
+    then, while the total exceeds ``max_bytes``, the oldest remaining day goes."""
     cutoff = today - timedelta(days=retention_days)
-    doomed = [(p, "age") for p in parts if p.day < cutoff]
-    kept = [p for p in parts if p.day >= cutoff]
+    written_cutoff = (now if now is not None else time.time()) - retention_days * 86_400
+    doomed = [(p, "age") for p in parts if p.day < cutoff and p.written < written_cutoff]
+    gone = {id(p) for p, _ in doomed}
+    kept = [p for p in parts if id(p) not in gone]
     if max_bytes is None or not kept:
         return doomed
     total = sum(p.bytes for p in kept)
