@@ -317,3 +317,33 @@ def test_a_reader_never_sees_a_record_twice_or_misses_one_during_compaction(tmp_
         [row for row in seen if row != (len(expected),) * 3][:5]
     reader.close()
     store.close()
+
+
+def test_appends_while_compaction_runs_lose_nothing(tmp_path, chu_a) -> None:
+    """The service compacts on its own thread while detection appends: every appended record
+    must be there afterwards, once."""
+    store = EventStore(tmp_path / "events", compact_files=2)
+    batches = [chu_a[start:start + 50] for start in range(0, len(chu_a), 50)]
+    store.append(batches[0])
+    store.append(batches[1])
+    store.append(batches[2])
+    done = threading.Event()
+
+    def compact_again_and_again() -> None:
+        for _ in range(200):  # bounded
+            if done.is_set():
+                return
+            store.compact()
+
+    compactor = threading.Thread(target=compact_again_and_again)
+    compactor.start()
+    for batch in batches[3:]:
+        store.append(batch)
+    done.set()
+    compactor.join(60)
+    store.compact()
+    keys = {event.record_key for event in chu_a}
+    found = store.search(["chu-a"], "*", limit=len(chu_a) + 10)
+    assert len(found) == len(keys) and {row["record_key"] for row in found} == keys
+    assert store.count(["chu-a"], "*") == len(keys)
+    store.close()

@@ -97,6 +97,8 @@ class Service:
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._detector = threading.Thread(target=self._detect_loop, name="hygie-detect", daemon=True)
+        self._maintainer = threading.Thread(target=self._maintenance_loop, name="hygie-maintain",
+                                            daemon=True)
         self._server: uvicorn.Server | None = None
         self.http_port = config.http_port
         self.listeners: list[SyslogListener] = []
@@ -168,12 +170,16 @@ class Service:
             except Exception:  # the store is down, say: retry the batch after its lease
                 log.exception("detection batch failed; its records stay in the spool")
                 self._stop.wait(1.0)
-            if time.monotonic() >= self._next_maintenance:
-                self.maintain_events()
+
+    def _maintenance_loop(self) -> None:
+        """Event store upkeep on its own thread: merging a busy day's files takes seconds,
+        which detection must not wait for (alert latency). Appends may run meanwhile: a
+        merge only touches the files it listed, and new files get new names."""
+        while not self._stop.wait(max(0.05, self._next_maintenance - time.monotonic())):
+            self.maintain_events()
 
     def maintain_events(self) -> None:
-        """Compact the event store and apply its retention (from the detect loop, between
-        batches, so appends and maintenance never race in this process)."""
+        """Compact the event store and apply its retention."""
         self._next_maintenance = time.monotonic() + self.config.maintenance_s
         try:
             compacted = self.events.compact()
@@ -191,11 +197,9 @@ class Service:
 
     def _store_bus_events(self, events: list[StoredEvent]) -> None:
         """NATS mode: the workers' events, from the bridge's one consumer thread; maintenance
-        runs there too, between appends, as the detect loop does in embedded mode."""
+        runs on its own thread, as in embedded mode."""
         if events:
             self.events.append(events)
-        if time.monotonic() >= self._next_maintenance:
-            self.maintain_events()
 
     @property
     def backlog(self) -> int:
@@ -212,6 +216,7 @@ class Service:
         self._server = uvicorn.Server(config)
         if self.nats is None:  # in NATS mode, 'hygie worker' processes detect
             self._detector.start()
+        self._maintainer.start()
         serve = asyncio.create_task(self._server.serve(sockets=[self._bind_http()]))
         for _ in range(200):  # bounded: 10 s for the socket to bind
             if self._server.started or serve.done():
@@ -234,6 +239,7 @@ class Service:
             self._stop.set()
             if self._detector.is_alive():
                 self._detector.join(timeout=30)
+            self._maintainer.join(timeout=60)
 
     def _bind_http(self) -> socket.socket:
         """The HTTP socket, bound here so that a port in use is a clear start-up error (uvicorn

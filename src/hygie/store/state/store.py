@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from hygie.core.alert import Alert
@@ -98,25 +98,38 @@ class StateStore:
                 chunk = ordered[start:start + 500]
                 known.update(session.scalars(select(AlertKey.key).where(AlertKey.key.in_(chunk))))
             fresh = {key: pair for key, pair in keys.items() if key not in known}
-            groups = self._open_groups(session, fresh.values(), now)
-            owners: list[tuple[str, str, AlertRow]] = []
+            # open alerts are read as ids only (their JSON columns can be large), and repeats
+            # are counted with one UPDATE per alert, whatever the batch holds
+            groups: dict[tuple[str, str, str | None], int | AlertRow] = dict(
+                self._open_groups(session, fresh.values(), now))
+            repeats: dict[int, int] = {}
+            owners: list[tuple[str, str, int | AlertRow]] = []
             for key, (result, alert) in fresh.items():
                 group = None if alert.kind == "correlation" else (result.tenant, alert.rule_id, alert.host)
-                row = groups.get(group) if group else None
-                if row is None:
-                    row = _new_alert(result, alert, now)
-                    session.add(row)
+                owner = groups.get(group) if group else None
+                if owner is None:
+                    owner = _new_alert(result, alert, now)
+                    session.add(owner)
                     created += 1
                     if group:
-                        groups[group] = row
-                else:
-                    row.count += 1
-                    row.last_seen = now
+                        groups[group] = owner
+                elif isinstance(owner, AlertRow):  # created in this batch
+                    owner.count += 1
                     grouped += 1
-                owners.append((key, result.tenant, row))
+                else:
+                    repeats[owner] = repeats.get(owner, 0) + 1
+                    grouped += 1
+                owners.append((key, result.tenant, owner))
             session.flush()  # one multi-row insert; gives the new alerts their ids
-            session.add_all([AlertKey(key=key, alert_id=row.id, tenant_id=tenant)
-                             for key, tenant, row in owners])
+            if repeats:
+                table = AlertRow.__table__
+                session.execute(
+                    update(table).where(table.c.id == bindparam("alert_id"))
+                    .values(count=table.c.count + bindparam("more"), last_seen=bindparam("now")),
+                    [{"alert_id": alert_id, "more": n, "now": now} for alert_id, n in repeats.items()])
+            session.add_all([AlertKey(key=key, tenant_id=tenant, alert_id=owner.id
+                                      if isinstance(owner, AlertRow) else owner)
+                             for key, tenant, owner in owners])
             quarantined = [r for r in results if r.quarantine_reason is not None]
             if quarantined:
                 seen = set(session.scalars(select(QuarantinedRecord.record_key).where(
@@ -133,26 +146,26 @@ class StateStore:
 
     @staticmethod
     def _open_groups(session: Session, pairs: Iterable[tuple[RecordResult, Alert]],
-                     now: datetime) -> dict[tuple[str, str, str | None], AlertRow]:
+                     now: datetime) -> dict[tuple[str, str, str | None], int]:
         """The open alert (status new, seen within the window) of each (tenant, rule, host)
         the batch touches, read in a few queries rather than one per alert. A correlation
         alert stands for many events already and never groups."""
         wanted = {(r.tenant, a.rule_id, a.host) for r, a in pairs if a.kind != "correlation"}
-        found: dict[tuple[str, str, str | None], AlertRow] = {}
+        found: dict[tuple[str, str, str | None], int] = {}
         by_tenant: dict[str, set[str]] = {}
         for tenant, rule_id, _host in wanted:
             by_tenant.setdefault(tenant, set()).add(rule_id)
         for tenant, rule_ids in by_tenant.items():
             ordered = sorted(rule_ids)
             for start in range(0, len(ordered), 500):
-                rows = session.scalars(select(AlertRow).where(
+                rows = session.execute(select(AlertRow.id, AlertRow.rule_id, AlertRow.host).where(
                     AlertRow.tenant_id == tenant, AlertRow.rule_id.in_(ordered[start:start + 500]),
                     AlertRow.status == "new", AlertRow.last_seen >= now - GROUP_WINDOW)
                     .order_by(AlertRow.id))
-                for row in rows:  # ascending ids: the newest open alert of a group wins
-                    group = (tenant, row.rule_id, row.host)
+                for alert_id, rule_id, host in rows:  # ascending: the newest open alert wins
+                    group = (tenant, rule_id, host)
                     if group in wanted:
-                        found[group] = row
+                        found[group] = alert_id
         return found
 
     # -- reads (always for named tenants) --------------------------------------------------------
