@@ -187,3 +187,32 @@ def test_an_http_port_in_use_stops_the_start_with_a_message(tmp_path, pack_engin
         config = ServiceConfig(data_dir=tmp_path, http_port=port)
         with pytest.raises(CollectorSpecError, match=f"cannot listen on http://127.0.0.1:{port}"):
             start_service(config, pack_engine)
+
+
+def test_a_flood_of_bad_frames_on_one_port_does_not_stall_the_others(tmp_path, pack_engine) -> None:
+    """Rejected frames are quarantined in batches by one task, through a bounded queue: a
+    sender pouring garbage on one tenant's port costs the others nothing noticeable."""
+    config = ServiceConfig(data_dir=tmp_path, http_port=0, tenants=["chu-a", "chu-b"],
+                           syslog=[SyslogSpec("chu-a", "tcp", "127.0.0.1", 0)])
+    svc, thread = start_service(config, pack_engine)
+    try:
+        token = svc.state.create_ingest_token("chu-b")
+        with socket.create_connection(("127.0.0.1", svc.listeners[0].port)) as stream:
+            stream.sendall(b"1111111111 \n" * 30_000)  # each one a bad octet count
+        wait_until(lambda: svc.listeners[0].rejected >= 1_000)
+        started = time.monotonic()
+        answer = httpx.post(f"http://127.0.0.1:{svc.http_port}/ingest", timeout=30,
+                            content=b'{"EventID": 1}', headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and time.monotonic() - started < 5
+        wait_until(lambda: svc.listeners[0].rejected == 30_000)
+        rejected = svc.listeners[0].rejected
+
+        def accounted() -> bool:  # each rejection quarantined, or counted as not
+            stored = len(svc.state.quarantine(["chu-a"], limit=100_000))
+            return stored + svc.rejects_dropped == rejected
+
+        wait_until(accounted, timeout=60)
+        assert rejected == 30_000 and svc.rejects_dropped < rejected
+        assert svc.state.quarantine(["chu-b"]) == []
+    finally:
+        stop_service(svc, thread)

@@ -102,6 +102,7 @@ class ServiceView:
     rule_errors: int
     collectors_waiting: int
     listeners: Sequence[ListenerView]
+    rejects_not_quarantined: int = 0
 
 
 class ServiceMetrics(Collector):
@@ -138,6 +139,9 @@ class ServiceMetrics(Collector):
                        "their reason)", view.quarantined)
         yield _counter("hygie_records_redelivered", "Records the bus delivered again and "
                        "detection skipped", view.redelivered)
+        yield _counter("hygie_rejects_not_quarantined", "Messages collectors rejected that "
+                       "could not be quarantined (a flood beyond the queue, or the store down)",
+                       view.rejects_not_quarantined)
         yield _gauge("hygie_bus_depth", "Records accepted and not yet through detection (how "
                      "far behind detection is)", view.bus_depth)
         yield _gauge("hygie_bus_oldest_record_age_seconds", "Age of the oldest record waiting "

@@ -108,6 +108,7 @@ class Service:
         self._rejected_ready = asyncio.Event()
         self._rejected_task: asyncio.Task[None] | None = None
         self.rejects_dropped = 0
+        self._reject_seq = 0
         self.counters = PipelineCounters()
         self.metrics = ServiceMetrics(self.counters, self._metrics_view)
 
@@ -302,7 +303,8 @@ class Service:
             rule_errors=len(self.stage.engine.load_errors),
             collectors_waiting=self.intake.waiting if self.intake else 0,
             listeners=[ListenerView(x.tenant, x.received, x.rejected, x.dropped, x.connections)
-                       for x in self.listeners])
+                       for x in self.listeners],
+            rejects_not_quarantined=self.rejects_dropped)
 
     async def _metrics_endpoint(self, request: Request) -> Response:
         """Prometheus exposition; behind a bearer token when ``metrics_token`` is set (the
@@ -323,7 +325,8 @@ class Service:
         tenant = next((x.tenant for x in self.listeners if x.source == source), None)
         if tenant is None:
             return
-        record = RawRecord(tenant, source, SYSLOG, prefix, time.time(), peer)
+        self._reject_seq += 1  # identical bad frames of one read stay distinct rejections
+        record = RawRecord(tenant, source, SYSLOG, prefix, time.time(), peer, self._reject_seq)
         result = RecordResult(tenant, record.key(), source, SYSLOG, record.received,
                               quarantine_reason=f"rejected by the collector: {reason}",
                               payload=prefix)
