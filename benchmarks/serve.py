@@ -41,13 +41,11 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from hunt import RULE_DIRS, SAMPLES  # noqa: E402  (the hunt benchmark's corpus and rules)
+
 from hygie.pipeline.scaleout import DEPTH_EVERY_S  # noqa: E402
 from hygie.sources.evtx_file import read_evtx  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "corpora"
-SAMPLES = SHARED / "evtx-attack-samples"
-RULE_DIRS = [SHARED / "sigma" / "rules" / "windows", SHARED / "sigma" / "rules-emerging-threats",
-             SHARED / "sigma" / "rules-threat-hunting" / "windows"]
 BIN = Path(sys.executable).parent
 HTTP_BATCH = 1000
 

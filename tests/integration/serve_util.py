@@ -6,9 +6,26 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
+
+import orjson
 
 from hygie.detect.engine import Engine
 from hygie.pipeline.service import Service, ServiceConfig
+
+DEMO = Path(__file__).resolve().parents[2] / "src" / "hygie" / "demo" / "hospital_morning.jsonl"
+
+
+def demo_lines() -> tuple[list[bytes], list[bytes]]:
+    """The demo data set's lines, valid and not (it holds a truncated line on purpose)."""
+    good, bad = [], []
+    for line in DEMO.read_bytes().splitlines():
+        try:
+            orjson.loads(line)
+            good.append(line)
+        except orjson.JSONDecodeError:
+            bad.append(line)
+    return good, bad
 
 
 def start_service(config: ServiceConfig, engine: Engine):

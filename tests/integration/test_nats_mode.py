@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,20 +32,13 @@ from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.models import AlertKey, AlertRow
 from hygie.store.state.store import StateStore
 from tests.integration.nats_util import NatsServer
-from tests.integration.serve_util import start_service, stop_service, wait_until
+from tests.integration.serve_util import DEMO, demo_lines, start_service, stop_service, wait_until
 
-DEMO = Path(__file__).resolve().parents[2] / "src" / "hygie" / "demo" / "hospital_morning.jsonl"
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _records() -> list[RawRecord]:
-    docs = []
-    for line in DEMO.read_bytes().splitlines():
-        try:
-            orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue  # the demo holds a cut line on purpose
-        docs.append(line)
+    docs, _cut = demo_lines()
     return [RawRecord("chu-a", "http:chu-a", JSON, doc, 1_790_000_000.0 + i) for i, doc in enumerate(docs)]
 
 
@@ -66,13 +58,6 @@ def _alerts(dsn: str) -> tuple[dict[str, tuple[str, str]], Counter[tuple[str, st
 
 def _sigma(counts: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
     return Counter({k: v for k, v in counts.items() if k[1] != "correlation"})
-
-
-@pytest.fixture(scope="module")
-def pack_engine() -> Engine:
-    engine = Engine.from_paths([], include_packs=True)
-    engine.warm_up()
-    return engine
 
 
 @pytest.fixture(scope="module")

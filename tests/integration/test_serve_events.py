@@ -4,68 +4,29 @@ the service's maintenance compacts the duplicates away."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from pathlib import Path
-
 import httpx
 import orjson
-import pytest
+from tests.integration.serve_util import DEMO, demo_lines, start_service, stop_service, wait_until
 
 from hygie.core.record import JSON, RawRecord
-from hygie.detect.engine import Engine
 from hygie.pipeline.service import Service, ServiceConfig
 from hygie.store.events import EventStore
 
-DEMO = Path(__file__).resolve().parents[2] / "src" / "hygie" / "demo" / "hospital_morning.jsonl"
-
-
-@pytest.fixture(scope="module")
-def pack_engine() -> Engine:
-    engine = Engine.from_paths([], include_packs=True)
-    engine.warm_up()
-    return engine
-
 
 def _valid_lines() -> list[bytes]:
-    good = []
-    for line in DEMO.read_bytes().splitlines():
-        try:
-            orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        good.append(line)
-    return good
+    return demo_lines()[0]
 
 
 def test_posted_records_are_found_once_each(tmp_path, pack_engine) -> None:
     config = ServiceConfig(data_dir=tmp_path, http_port=0, tenants=["chu-a", "chu-b"])
-    svc = Service(config, pack_engine)
-    started = threading.Event()
-
-    def run() -> None:
-        async def main() -> None:
-            ready = asyncio.Event()
-            task = asyncio.create_task(svc.run(ready))
-            await ready.wait()
-            started.set()
-            await task
-        asyncio.run(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    svc, thread = start_service(config, pack_engine)
     try:
-        assert started.wait(20), "service did not start"
         token = svc.state.create_ingest_token("chu-a")
         answer = httpx.post(f"http://127.0.0.1:{svc.http_port}/ingest", content=DEMO.read_bytes(),
                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
         accepted = answer.json()["accepted"]
         assert accepted == len(_valid_lines())
-        deadline = time.monotonic() + 30
-        while svc.spool.depth and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert svc.spool.depth == 0
+        wait_until(lambda: svc.spool.depth == 0, timeout=30)
         reader = EventStore(tmp_path / "events", read_only=True)  # as 'hygie search' opens it
         rows = reader.search(["chu-a"], "*", limit=10_000)
         assert len(rows) == len({r["record_key"] for r in rows}) == accepted
@@ -76,9 +37,7 @@ def test_posted_records_are_found_once_each(tmp_path, pack_engine) -> None:
         assert {r["fields"]["EventTime"] for r in rows} == posted
         reader.close()
     finally:
-        svc.stop()
-        thread.join(20)
-        svc.close()
+        stop_service(svc, thread)
 
 
 def test_a_redelivery_after_a_restart_is_stored_once(tmp_path, pack_engine) -> None:

@@ -3,68 +3,27 @@ Hygie's ransomware pack, alerts in SQLite; bad requests get a 4xx with a reason.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import threading
 import time
-from pathlib import Path
 
 import httpx
-import orjson
 import pytest
+from tests.integration.serve_util import DEMO, demo_lines, start_service, stop_service
 
-from hygie.detect.engine import Engine
 from hygie.pipeline.service import Service, ServiceConfig
-
-DEMO = Path(__file__).resolve().parents[2] / "src" / "hygie" / "demo" / "hospital_morning.jsonl"
-
-
-@pytest.fixture(scope="module")
-def pack_engine() -> Engine:
-    engine = Engine.from_paths([], include_packs=True)
-    engine.warm_up()
-    return engine
 
 
 @pytest.fixture()
 def service(tmp_path, pack_engine):
     config = ServiceConfig(data_dir=tmp_path, http_port=0, tenants=["chu-a", "chu-b"],
                            max_body=2 * 1024 * 1024)
-    svc = Service(config, pack_engine)
-    started = threading.Event()
-
-    def run() -> None:
-        async def main() -> None:
-            ready = asyncio.Event()
-            task = asyncio.create_task(svc.run(ready))
-            await ready.wait()
-            started.set()
-            await task
-        asyncio.run(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(20), "service did not start"
+    svc, thread = start_service(config, pack_engine)
     yield svc
-    svc.stop()
-    thread.join(20)
-    svc.close()
+    stop_service(svc, thread)
 
 
 def _url(svc: Service) -> str:
     return f"http://127.0.0.1:{svc.http_port}/ingest"
-
-
-def _demo_lines() -> tuple[list[bytes], list[bytes]]:
-    """The demo data set's lines, valid and not (it holds a truncated line on purpose)."""
-    good, bad = [], []
-    for line in DEMO.read_bytes().splitlines():
-        try:
-            orjson.loads(line)
-            good.append(line)
-        except orjson.JSONDecodeError:
-            bad.append(line)
-    return good, bad
 
 
 def _drained(svc: Service, timeout: float = 20) -> None:
@@ -107,7 +66,7 @@ def test_demo_data_raises_alerts_for_its_tenant_only(service) -> None:
     body = gzip.compress(DEMO.read_bytes())
     answer = httpx.post(_url(service), content=body, timeout=30,
                         headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip"})
-    good, bad = _demo_lines()
+    good, bad = demo_lines()
     result = answer.json()
     assert (result["accepted"], result["rejected"]) == (len(good), len(bad)) and bad  # one is cut
     assert "invalid JSON" in result["errors"][0]["reason"]
@@ -125,7 +84,7 @@ def test_records_survive_a_restart_before_detection(tmp_path, pack_engine) -> No
     first = Service(config, pack_engine)
     from hygie.core.record import JSON, RawRecord
 
-    docs, _bad = _demo_lines()
+    docs, _bad = demo_lines()
     first.accept([RawRecord("chu-a", "http:chu-a", JSON, doc, 1_790_000_000.0 + i)
                   for i, doc in enumerate(docs)])
     claimed = first.spool.claim(10_000, lease_s=3600)  # claimed, then the process "dies"

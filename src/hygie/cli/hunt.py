@@ -17,7 +17,7 @@ from hygie.alerts.output import AlertWriter, CsvWriter, JsonLinesWriter
 from hygie.alerts.summary import AlertSummary
 from hygie.core.alert import LEVEL_RANK, LEVELS, Alert
 from hygie.detect.engine import Engine
-from hygie.detect.rulesets import default_rules_dir
+from hygie.detect.rulesets import rule_folders
 from hygie.normalize.reader import ReadStats, read_events
 
 _PROGRESS_EVERY = 4096
@@ -50,9 +50,7 @@ def hunt(
     if min_level not in LEVEL_RANK:
         console.print(f"[red]error:[/] unknown level '{min_level}' (use one of {', '.join(LEVELS)})")
         raise typer.Exit(2)
-    rule_paths = list(rules or [])
-    if not rule_paths and default_rules_dir().is_dir():
-        rule_paths.append(default_rules_dir())
+    rule_paths = rule_folders(rules)
     started = time.perf_counter()
     with console.status("Loading and compiling rules..."):
         engine = Engine.from_paths(rule_paths, mapping=mapping, placeholders=placeholders,

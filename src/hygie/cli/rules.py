@@ -12,7 +12,7 @@ from rich.table import Table
 from hygie.cli.rules_update import update
 from hygie.cli.serve import reload_rules
 from hygie.detect.engine import Engine, RuleStatus
-from hygie.detect.rulesets import default_rules_dir
+from hygie.detect.rulesets import rule_folders
 
 app = typer.Typer(help="Manage detection rules.", no_args_is_help=True)
 app.command("update")(update)
@@ -29,9 +29,7 @@ def list_rules(
 ) -> None:
     """Show loaded rules by pack, inactive ones, and every rule that failed to load."""
     console = Console()
-    paths = list(rules or [])
-    if not paths and default_rules_dir().is_dir():
-        paths.append(default_rules_dir())
+    paths = rule_folders(rules)
     with console.status("Loading rules..."):
         engine = Engine.from_paths(paths, mapping=mapping, include_packs=packs)
     if not errors_only:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +19,7 @@ from rich.table import Table
 from hygie.bus.nats import BusError
 from hygie.cli.worker import BUS_CA_HELP, BUS_CERT_HELP, BUS_CREDS_HELP, bus_options
 from hygie.detect.engine import Engine
-from hygie.detect.rulesets import default_rules_dir
+from hygie.detect.rulesets import rule_folders
 from hygie.pipeline.collectors import CollectorSpecError, SyslogSpec, TlsFiles, WatchSpec
 from hygie.pipeline.service import RELOAD_STATUS, Service, ServiceConfig
 from hygie.store.state.db import open_database, sqlite_dsn
@@ -28,6 +29,23 @@ DEMO_DATA = Path(__file__).resolve().parents[1] / "demo" / "hospital_morning.jso
 DEMO_SYSLOG = DEMO_DATA.with_name("hospital_morning_syslog.log")
 console = Console(stderr=True)
 PID_FILE = "serve.pid"  # in the data dir, while 'hygie serve' runs: for 'hygie rules reload'
+
+
+def compiled_engine(rules: list[Path] | None) -> tuple[Engine, Callable[[], Engine]]:
+    """The rules (those given, else the installed ones, plus Hygie's packs) compiled, and the
+    loader that reloads them (SIGHUP): what 'hygie serve' and 'hygie worker' run."""
+    folders = rule_folders(rules)
+
+    def load_engine() -> Engine:
+        return Engine.from_paths(folders, include_packs=True)
+
+    with console.status("Loading and compiling rules..."):
+        engine = load_engine()
+        engine.warm_up()
+    console.print(f"Loaded {len(engine.rules) + len(engine.correlations)} rules"
+                  + (f" ({len(engine.load_errors)} rule errors: see 'hygie rules list')"
+                     if engine.load_errors else ""))
+    return engine, load_engine
 
 
 def data_dir_default() -> Path:
@@ -91,18 +109,7 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
     tls = TlsFiles(str(tls_cert), str(tls_key), str(tls_ca) if tls_ca else None) if tls_cert else None
-    rule_paths = list(rules or [])
-    if not rule_paths and default_rules_dir().is_dir():
-        rule_paths.append(default_rules_dir())
-    def load_engine() -> Engine:
-        return Engine.from_paths(rule_paths, include_packs=True)
-
-    with console.status("Loading and compiling rules..."):
-        engine = load_engine()
-        engine.warm_up()
-    console.print(f"Loaded {len(engine.rules) + len(engine.correlations)} rules"
-                  + (f" ({len(engine.load_errors)} rule errors: see 'hygie rules list')"
-                     if engine.load_errors else ""))
+    engine, load_engine = compiled_engine(rules)
     config = ServiceConfig(data_dir=data_dir, database=database, http_host=host or "127.0.0.1",
                            http_port=int(port), tenants=tenant, syslog=syslog_specs, tls=tls,
                            watch=watch_specs, retention_days=retention_days,

@@ -17,7 +17,6 @@ from rich.console import Console
 
 from hygie.bus.nats import BusError, JetStreamBus, NatsOptions, StreamLimits
 from hygie.detect.engine import Engine
-from hygie.detect.rulesets import default_rules_dir
 from hygie.normalize.healthcare import PatientPolicy
 from hygie.pipeline.detection import DetectionStage
 from hygie.pipeline.worker import Worker, WorkerConfig, run_until_signalled
@@ -67,7 +66,7 @@ def worker(
                                    "batch of a worker that stopped answering goes to another."),
 ) -> None:
     """Detect on records from NATS JetStream: alerts to the state store, events to serve."""
-    from hygie.cli.serve import data_dir_default
+    from hygie.cli.serve import compiled_engine, data_dir_default
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -77,16 +76,7 @@ def worker(
         console.print(f"[red]Cannot start:[/red] no patient-id salt at {salt_path}: {SALT_HELP}")
         raise typer.Exit(2)
     options = bus_options(bus, bus_creds, bus_ca, bus_cert, bus_key, name="hygie-worker")
-    rule_paths = list(rules or [])
-    if not rule_paths and default_rules_dir().is_dir():
-        rule_paths.append(default_rules_dir())
-    def load_engine() -> Engine:
-        return Engine.from_paths(rule_paths, include_packs=True)
-
-    with console.status("Loading and compiling rules..."):
-        engine = load_engine()
-        engine.warm_up()
-    console.print(f"Loaded {len(engine.rules) + len(engine.correlations)} rules")
+    engine, load_engine = compiled_engine(rules)
     state = StateStore(open_database(database or sqlite_dsn(data_dir / "state.db")))
     stage = DetectionStage(engine, PatientPolicy(salt_path.read_bytes()))
     try:

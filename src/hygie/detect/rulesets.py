@@ -99,6 +99,14 @@ def default_rules_dir() -> Path:
     return hygie_home() / "rules" / "sigma"
 
 
+def rule_folders(given: list[Path] | None) -> list[Path]:
+    """The rule folders a command uses: those given, else the installed rules if any."""
+    folders = list(given or [])
+    if not folders and default_rules_dir().is_dir():
+        folders.append(default_rules_dir())
+    return folders
+
+
 def display_source(source: str) -> str:
     """The source as printed and recorded: a URL loses its credentials and query string, where
     a hospital mirror's token would otherwise reach a world-readable file or a terminal log."""

@@ -26,6 +26,12 @@ class CollectorSpecError(ValueError):
     """A collector option the operator must correct (the message says how)."""
 
 
+def _tenant_and_rest(text: str, default_tenant: str) -> tuple[str, str]:
+    """``TENANT=rest`` split; without ``=``, the default tenant and the whole text."""
+    tenant, sep, rest = text.partition("=")
+    return (tenant, rest) if sep else (default_tenant, text)
+
+
 @dataclass(frozen=True, slots=True)
 class SyslogSpec:
     tenant: str
@@ -36,9 +42,7 @@ class SyslogSpec:
     @classmethod
     def parse(cls, text: str, default_tenant: str) -> SyslogSpec:
         """``[TENANT=]udp|tcp|tls://HOST:PORT``; an IPv6 host goes in brackets."""
-        tenant, sep, url = text.partition("=")
-        if not sep:
-            tenant, url = default_tenant, text
+        tenant, url = _tenant_and_rest(text, default_tenant)
         parts = urlsplit(url.strip())
         if parts.scheme not in TRANSPORTS:
             raise CollectorSpecError(f"syslog listener {text!r}: the scheme must be one of "
@@ -62,9 +66,7 @@ class WatchSpec:
     @classmethod
     def parse(cls, text: str, default_tenant: str) -> WatchSpec:
         """``[TENANT=]DIRECTORY``."""
-        tenant, sep, path = text.partition("=")
-        if not sep:
-            tenant, path = default_tenant, text
+        tenant, path = _tenant_and_rest(text, default_tenant)
         if not path.strip() or not tenant.strip():
             raise CollectorSpecError(f"watched folder {text!r}: write TENANT=DIRECTORY")
         return cls(tenant.strip(), Path(path.strip()).expanduser())

@@ -133,7 +133,8 @@ class NatsBridge:
                 try:
                     events.extend(decode_event(doc) for doc in decode_events(delivery.data))
                 except (ValueError, KeyError, TypeError):  # not from a worker: it would never pass
-                    log.error("unreadable message on %s is dropped: %r", EVENTS_STREAM, delivery.data[:200])
+                    log.error("unreadable message of %d bytes on %s is dropped (contents not logged: they "
+                              "may hold patient data)", len(delivery.data), EVENTS_STREAM)
             try:
                 await asyncio.to_thread(self.on_events, events)  # [] lets the store do upkeep
             except Exception:  # noqa: BLE001 - a full disk, say: the events come back later

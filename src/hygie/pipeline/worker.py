@@ -120,7 +120,8 @@ class Worker:
             try:
                 records.append(RawRecord.from_bytes(delivery.data))
             except (ValueError, KeyError, TypeError):  # not written by a Hygie collector
-                log.error("unreadable message on %s is dropped: %r", RECORDS_STREAM, delivery.data[:200])
+                log.error("unreadable message of %d bytes on %s is dropped (contents not logged: they "
+                          "may hold patient data)", len(delivery.data), RECORDS_STREAM)
         keep_alive = asyncio.create_task(self._keep_alive(deliveries))
         try:
             results, events = await asyncio.to_thread(self._detect_and_store, records)
