@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-serve lock clean
+.PHONY: install system-deps run test bench bench-serve lock clean
 
 # The install also compiles the engine kernel (setup.py, Cython): a change to it must rebuild.
 KERNEL := src/hygie/detect/sigma/kernel.py
@@ -18,13 +18,21 @@ $(STAMP): requirements.lock pyproject.toml setup.py $(KERNEL)
 
 install: $(STAMP)
 
+# Debian packages the tests use: Chromium (console browser tests) and poppler-utils
+# (pdftotext, to read the PDF reports back). Installed only where missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || \
+	  $(SUDO) apt-get install -y -q chromium poppler-utils >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium poppler-utils >/dev/null)
+
 # `run` starts the monitoring service on the embedded default (SQLite + local spool) with a
 # demo tenant, replays the demo data set through its HTTP collector and prints the alerts;
 # it keeps serving until Ctrl-C. Rules: Hygie's packs plus any installed by `hygie rules update`.
 run: $(STAMP)
 	$(BIN)/hygie serve --demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -39,7 +39,7 @@ def served(tmp_path):
     token = _hygie("token", "chu-a", "--data-dir", str(data)).stdout.strip()
     process = subprocess.Popen(
         [str(BIN / "hygie"), "serve", "--data-dir", str(data), "--rules", str(rules),
-         "--tenant", "chu-a", "--http", "127.0.0.1:0"],
+         "--tenant", "chu-a", "--http", "127.0.0.1:0", "--console", "off"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = None
     deadline = time.monotonic() + 60

@@ -56,7 +56,7 @@ def _free_port() -> int:
 def _serve(data: Path, port: int) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [str(BIN / "hygie"), "serve", "--data-dir", str(data), "--tenant", "chu-a",
-         "--http", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--http", f"127.0.0.1:{port}", "--console", "off"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     assert process.stdout is not None
     while time.monotonic() < deadline:

@@ -19,7 +19,14 @@ ALLOWED = {
     "bus": {"core"},
     "store": {"core"},
     "pipeline": {"core", "sources", "normalize", "detect", "alerts", "bus", "store"},
-    "cli": {"core", "sources", "normalize", "detect", "alerts", "bus", "store", "pipeline"},
+    # respond acts on alerts (cases, playbooks); prepare reads the stores (assessment, KPIs)
+    "respond": {"core", "sources", "normalize", "detect", "alerts", "store"},
+    "prepare": {"core", "store"},
+    # the faces call the stages; no stage imports a face
+    "web": {"core", "sources", "normalize", "detect", "alerts", "bus", "store", "pipeline",
+            "respond", "prepare"},
+    "cli": {"core", "sources", "normalize", "detect", "alerts", "bus", "store", "pipeline",
+            "respond", "prepare", "web"},
     "demo": {"core"},
 }
 

@@ -22,8 +22,10 @@ from hygie.detect.engine import Engine
 from hygie.detect.rulesets import rule_folders
 from hygie.pipeline.collectors import CollectorSpecError, SyslogSpec, TlsFiles, WatchSpec
 from hygie.pipeline.service import RELOAD_STATUS, Service, ServiceConfig
+from hygie.store.state.access import AccessStore, generate_password
 from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.store import StateStore
+from hygie.web.service_console import console_for
 
 DEMO_DATA = Path(__file__).resolve().parents[1] / "demo" / "hospital_morning.jsonl"
 DEMO_SYSLOG = DEMO_DATA.with_name("hospital_morning_syslog.log")
@@ -89,6 +91,8 @@ def serve(
     bus_ca: Optional[Path] = typer.Option(None, "--bus-ca", help=BUS_CA_HELP),  # noqa: UP007
     bus_cert: Optional[Path] = typer.Option(None, "--bus-cert", help=BUS_CERT_HELP),  # noqa: UP007
     bus_key: Optional[Path] = typer.Option(None, "--bus-key", help="Its private key."),  # noqa: UP007
+    console_address: str = typer.Option("127.0.0.1:8000", "--console", help="Console and REST API "
+                                        "address HOST:PORT, or 'off'."),
     demo: bool = typer.Option(False, "--demo", help="Replay the demo data set through the HTTP "
                               "collector once started, print the alerts, keep serving."),
     exit_after_demo: bool = typer.Option(False, "--exit-after-demo", hidden=True),
@@ -99,6 +103,9 @@ def serve(
     if not port.isdigit() or int(port) > 65535:
         raise typer.BadParameter(f"{http!r}: write HOST:PORT, e.g. 127.0.0.1:8514",
                                  param_hint="--http")
+    console_host, _, console_port = console_address.rpartition(":")
+    if console_address != "off" and (not console_port.isdigit() or int(console_port) > 65535):
+        raise typer.BadParameter(f"{console_address!r}: write HOST:PORT or 'off'", param_hint="--console")
     try:
         syslog_specs = [SyslogSpec.parse(text, tenant[0]) for text in syslog or []]
         watch_specs = [WatchSpec.parse(text, tenant[0]) for text in watch or []]
@@ -115,10 +122,12 @@ def serve(
                            watch=watch_specs, retention_days=retention_days,
                            max_event_bytes=max_event_bytes,
                            metrics_token=metrics_token,
+                           console_host=console_host or "127.0.0.1",
+                           console_port=None if console_address == "off" else int(console_port),
                            bus=bus_options(bus, bus_creds, bus_ca, bus_cert, bus_key, "hygie-serve")
                            if bus else None)
     try:
-        service = Service(config, engine, engine_factory=load_engine)
+        service = Service(config, engine, engine_factory=load_engine, console_factory=console_for)
     except BusError as exc:  # NATS unreachable or without JetStream
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -160,11 +169,37 @@ async def _serve(service: Service, started: asyncio.Event, demo: bool,
         console.print(f"Syslog for tenant {listener.tenant}: {listener.source}")
     for folder in service.folders.collectors if service.folders else []:
         console.print(f"Watching {folder.directory} for tenant {folder.tenant}")
+    if service.console_port is not None:
+        console.print(f"Console and REST API: http://{service.config.console_host}:{service.console_port}/ "
+                      f"(API documentation at /api/docs)")
     if demo:
+        await asyncio.to_thread(_demo_users, service)
         await _replay_demo(service, url)
         if exit_after_demo:
             service.stop()
     await runner
+
+
+DEMO_USERS = (("admin", "admin", []), ("analyst", "analyst", None), ("hospital", "hospital", None),
+              ("viewer", "viewer", None))
+
+
+def _demo_users(service: Service) -> None:
+    """One user per role, with passwords generated at each start and printed once."""
+    access = AccessStore(service.state.engine)
+    known = {user.username for user, _tenants in access.users()}
+    table = Table(title="Demo users (passwords generated for this run)")
+    for column in ("user", "role", "password"):
+        table.add_column(column)
+    for username, role, tenants in DEMO_USERS:
+        password = generate_password()
+        if username in known:
+            access.set_password(username, password, "demo")
+        else:
+            access.create_user(username, password, role,
+                               tenants if tenants is not None else [service.config.tenants[0]], "demo")
+        table.add_row(username, role, password)
+    console.print(table)
 
 
 async def _replay_demo(service: Service, url: str) -> None:

@@ -61,12 +61,18 @@ class AlertRow(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     count: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(20), default="new")
+    # triage (console): new -> acknowledged -> in_progress -> closed (with a reason)
+    assignee: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    close_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    acknowledged: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     matched: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     event: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (
         Index("alerts_tenant_time", "tenant_id", "last_seen"),
         Index("alerts_group", "tenant_id", "rule_id", "host", "status", "last_seen"),
+        Index("alerts_tenant_status", "tenant_id", "status", "last_seen"),
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from hygie.core.alert import Alert
+from hygie.store.state.rule_settings import DisabledRules
 from hygie.store.state.models import AlertKey, AlertRow, IngestToken, QuarantinedRecord, Tenant
 
 GROUP_WINDOW = timedelta(minutes=10)  # repeats of a rule on a host within it join one alert
@@ -55,6 +56,7 @@ def hash_token(token: str) -> str:
 class StateStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.rule_switches = DisabledRules(engine)
 
     # -- tenants and tokens ----------------------------------------------------------------------
     def ensure_tenant(self, tenant_id: str, name: str | None = None) -> None:
@@ -91,7 +93,9 @@ class StateStore:
         created = grouped = 0
         now = _now()
         with Session(self.engine) as session, session.begin():
-            keys = {alert_key(r.tenant, r.record_key, a): (r, a) for r in results for a in r.alerts}
+            allows = self.rule_switches.allows  # rules a tenant switched off store nothing there
+            keys = {alert_key(r.tenant, r.record_key, a): (r, a) for r in results for a in r.alerts
+                    if allows(r.tenant, a.rule_id, a.pack)}
             known = set()
             ordered = list(keys)
             for start in range(0, len(ordered), 500):
@@ -192,7 +196,15 @@ def _new_alert(result: RecordResult, alert: Alert, now: datetime) -> AlertRow:
                     level=alert.level, tags=list(alert.tags), pack=alert.pack, kind=alert.kind,
                     host=alert.host, source=result.source, event_time=alert.time,
                     first_seen=now, last_seen=now, count=1, status="new",
-                    matched=_jsonable(alert.matched), event=_jsonable(result.event or {}))
+                    matched=_jsonable(alert.matched),
+                    event=_jsonable(result.event or {}) | _raw_form(result.payload))
+
+
+RAW_KEPT = 64 * 1024  # of the record as received, kept on its alert for the analyst
+
+
+def _raw_form(payload: bytes) -> dict[str, str]:
+    return {"_raw": payload[:RAW_KEPT].decode("utf-8", "replace")} if payload else {}
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:

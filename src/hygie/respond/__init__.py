@@ -1,0 +1,1 @@
+"""Respond: what analysts do about alerts (cases now; playbooks and connectors later)."""

@@ -1,0 +1,1 @@
+"""Server-rendered pages of the console (Jinja2 templates in ``web/templates``)."""

@@ -1,0 +1,185 @@
+"""Tenant isolation, proven over every route of the console and the API: each role of one
+hospital, given the other hospital's object ids, gets 404 and never a byte of its data.
+
+The routes are read from the application itself, so a new route that this matrix does not
+know fails the test until it is classified here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from hygie.respond import cases
+from tests.integration.console_util import PASSWORD, app_for, seed
+
+# routes that hold no tenant data, or are the login itself
+PUBLIC = {"/login", "/logout", "/lang/{language}", "/api/v1/openapi.json", "/api/docs",
+          "/api/docs/oauth2-redirect", "/api/v1/me"}
+# a valid body for each route that changes something (JSON for the API, a form for pages)
+BODIES = {
+    ("POST", "/api/v1/alerts/{alert_id}/status"): {"status": "acknowledged"},
+    ("POST", "/api/v1/alerts/{alert_id}/assign"): {"assignee": "x"},
+    ("POST", "/api/v1/alerts/{alert_id}/comments"): {"text": "x"},
+    ("POST", "/api/v1/alerts/bulk"): {"ids": "FOREIGN_ALERTS", "action": "status", "status": "acknowledged"},
+    ("POST", "/api/v1/cases"): {"alert_ids": "FOREIGN_ALERTS"},
+    ("PATCH", "/api/v1/cases/{case_id}"): {"severity": "low"},
+    ("POST", "/api/v1/cases/{case_id}/notes"): {"text": "x"},
+    ("POST", "/api/v1/cases/{case_id}/alerts"): {"alert_ids": "FOREIGN_ALERTS"},
+    ("POST", "/api/v1/cases/{case_id}/tasks"): {"title": "x"},
+    ("PATCH", "/api/v1/cases/{case_id}/tasks/{task_id}"): {"done": True},
+    ("POST", "/api/v1/cases/{case_id}/attachments"): "FILE",
+    ("PUT", "/api/v1/tenants/{tenant}/rules"): {"scope": "rule", "target": "rule-0", "enabled": False},
+    ("POST", "/alerts/{alert_id}/status"): {"status": "acknowledged"},
+    ("POST", "/alerts/{alert_id}/assign"): {"assignee": "x"},
+    ("POST", "/alerts/{alert_id}/comment"): {"text": "x"},
+    ("POST", "/alerts/bulk"): {"ids": "FOREIGN_ALERTS", "action": "acknowledged"},
+    ("POST", "/cases"): {"alert_ids": "FOREIGN_ALERTS"},
+    ("POST", "/cases/{case_id}/note"): {"text": "x"},
+    ("POST", "/cases/{case_id}/update"): {"severity": "low"},
+    ("POST", "/cases/{case_id}/task"): {"title": "x"},
+    ("POST", "/cases/{case_id}/tasks/{task_id}"): {"done": "true"},
+    ("POST", "/cases/{case_id}/attach"): "FILE",
+}
+LIST_ROUTES_WITH_TENANT = {"/api/v1/alerts", "/api/v1/cases", "/api/v1/overview", "/api/v1/rules", "/",
+                           "/alerts", "/alerts/rows"}
+ROLES = {"analyst": "chu-nord", "hospital": "chu-nord", "viewer": "chu-nord", "sud": "chu-sud"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    seeded = seed(f"sqlite:///{tmp_path_factory.mktemp('iso') / 'state.db'}", tmp_path_factory.mktemp("data"))
+    engine = seeded.context.engine
+    objects = {}
+    for tenant in ("chu-nord", "chu-sud"):
+        alert_ids = seeded.alert_ids[tenant]
+        case_id = cases.create_case(engine, None, alert_ids[:1], "admin", "case of " + tenant)
+        task_id = cases.add_task(engine, None, case_id, "task of " + tenant, "admin")
+        attachment_id = cases.attach_file(engine, None, case_id, f"{tenant}.txt", "text/plain",
+                                          f"secret of {tenant}".encode(), seeded.context.attachments_dir, "admin")
+        objects[tenant] = {"alert_id": alert_ids[0], "case_id": case_id, "task_id": task_id,
+                           "attachment_id": attachment_id, "tenant": tenant, "alerts": alert_ids}
+    return seeded, objects
+
+
+def _login(app, username: str) -> tuple[TestClient, str]:  # type: ignore[no-untyped-def]
+    client = TestClient(app, base_url="http://testserver")
+    response = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    page = client.get("/alerts")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    return client, csrf
+
+
+def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(method, path) of every route, included routers walked (FastAPI keeps them nested)."""
+    found: list[tuple[str, str]] = []
+
+    def walk(routes, prefix: str) -> None:  # type: ignore[no-untyped-def]
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.extend((m, prefix + route.path) for m in sorted(route.methods) if m != "HEAD")
+            elif hasattr(route, "original_router"):
+                walk(route.original_router.routes, prefix + route.include_context.prefix)
+    walk(app.routes, "")
+    return found
+
+
+def _foreign_marker(tenant: str) -> list[str]:
+    return [tenant, tenant.upper(), f"secret of {tenant}"]
+
+
+@pytest.mark.parametrize("username", sorted(ROLES))
+def test_foreign_objects_are_not_found_on_any_route(world, username: str) -> None:
+    seeded, objects = world
+    own = ROLES[username]
+    foreign_tenant = "chu-sud" if own == "chu-nord" else "chu-nord"
+    foreign = objects[foreign_tenant]
+    app = app_for(seeded)
+    client, csrf = _login(app, username)
+    checked = 0
+    for method, template in _routes(app):
+        if template in PUBLIC:
+            continue
+        params = re.findall(r"{(\w+)}", template)
+        body = BODIES.get((method, template))
+        if method != "GET" and body is None:
+            pytest.fail(f"{method} {template} is not in the isolation matrix: add a body for it")
+        if not params and method == "GET":
+            response = client.get(template)
+            assert response.status_code in (200, 403), (template, response.status_code, response.text[:200])
+            if template in LIST_ROUTES_WITH_TENANT:
+                named = client.get(template, params={"tenant": foreign_tenant})
+                assert named.status_code == 404, (template, named.status_code)
+        else:
+            url = template
+            for name in params:
+                url = url.replace("{" + name + "}", str(foreign[name]))
+            kwargs = {"headers": {"X-CSRF-Token": csrf}}
+            if body == "FILE":
+                kwargs["files"] = {"file": ("x.txt", b"x", "text/plain")}
+            elif body is not None:
+                filled = {k: (foreign["alerts"] if v == "FOREIGN_ALERTS" else v) for k, v in body.items()}
+                kwargs["json" if template.startswith("/api/") else "data"] = filled
+            response = client.request(method, url, follow_redirects=False, **kwargs)
+            assert response.status_code == 404, (method, url, response.status_code, response.text[:300])
+        for marker in _foreign_marker(foreign_tenant):
+            assert marker not in response.text, (method, template, marker)
+        checked += 1
+    assert checked >= 30
+
+
+def test_foreign_objects_were_left_untouched(world) -> None:
+    seeded, objects = world
+    from hygie.store.state import triage
+    for tenant in ("chu-nord", "chu-sud"):
+        row = triage.get_alert(seeded.context.engine, None, objects[tenant]["alert_id"])
+        assert row is not None and row.status == "new" and row.assignee is None
+
+
+def test_roles_without_the_right_get_403_on_their_own_tenant(world) -> None:
+    seeded, objects = world
+    own = objects["chu-nord"]
+    viewer, csrf = _login(app_for(seeded), "viewer")
+    response = viewer.post(f"/api/v1/alerts/{own['alert_id']}/status", json={"status": "acknowledged"},
+                           headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 403
+    hospital, csrf = _login(app_for(seeded), "hospital")
+    response = hospital.post(f"/api/v1/alerts/{own['alert_id']}/status", json={"status": "closed", "reason": "benign"},
+                             headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 403
+    response = hospital.post(f"/api/v1/alerts/{own['alerts'][2]}/comments", json={"text": "seen by IT"},
+                             headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 201
+
+
+def test_state_changes_need_the_csrf_token_and_login(world) -> None:
+    seeded, objects = world
+    app = app_for(seeded)
+    client, _csrf = _login(app, "analyst")
+    own = objects["chu-nord"]["alerts"][1]
+    assert client.post(f"/api/v1/alerts/{own}/comments", json={"text": "x"}).status_code == 403
+    assert client.post(f"/alerts/{own}/comment", data={"text": "x", "csrf_token": "forged"}).status_code == 403
+    anonymous = TestClient(app)
+    assert anonymous.get("/api/v1/alerts").status_code == 401
+    assert anonymous.get("/alerts", headers={"accept": "text/html"}, follow_redirects=False).status_code == 303
+
+
+def test_api_tokens_see_only_their_tenant(world) -> None:
+    seeded, _objects = world
+    token = seeded.context.access.create_token("admin", "viewer", "chu-sud", "test", "test")
+    client = TestClient(app_for(seeded))
+    response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert {a["tenant"] for a in response.json()["items"]} == {"chu-sud"}
+    assert client.get("/api/v1/alerts", headers={"Authorization": "Bearer hyg_api_wrong"}).status_code == 401
+
+
+def test_login_is_throttled_per_client(world) -> None:
+    seeded, _objects = world
+    client = TestClient(app_for(seeded))
+    codes = [client.post("/login", data={"username": "nobody", "password": "x" * 12}).status_code
+             for _ in range(12)]
+    assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
