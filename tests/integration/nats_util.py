@@ -70,3 +70,40 @@ class NatsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- a correlation rule for the scale-out tests: 10 failed logons from one address in 5 min ----
+BRUTE_FORCE_RULES = """\
+title: Failed logon (scale-out test base rule)
+id: 5c0a1e00-0000-4000-8000-000000000001
+name: scaleout_test_failed_logon
+logsource: {product: windows, service: security}
+detection: {selection: {EventID: 4625}, condition: selection}
+level: informational
+---
+title: Scale-out test brute force
+id: 5c0a1e00-0000-4000-8000-000000000002
+correlation:
+  type: event_count
+  rules: [scaleout_test_failed_logon]
+  group-by: [IpAddress]
+  timespan: 5m
+  condition: {gte: 10}
+level: high
+"""
+BRUTE_FORCE_ID = "5c0a1e00-0000-4000-8000-000000000002"
+
+
+def write_brute_force_rules(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "brute_force.yml").write_text(BRUTE_FORCE_RULES, encoding="utf-8")
+    return folder
+
+
+def failed_logons(count: int, address: str = "10.9.8.7", start: int = 0) -> list[bytes]:
+    """``count`` Security 4625 events from ``address``, a second apart (JSON lines)."""
+    return [(b'{"EventTime":"2026-11-20T07:%02d:%02dZ","Hostname":"CHSA-SRV-RDS01",'
+             b'"Channel":"Security","EventID":4625,"LogonType":"2","IpAddress":"%s",'
+             b'"TargetUserName":"user%d"}' % ((start + i) // 60, (start + i) % 60,
+                                             address.encode(), start + i))
+            for i in range(count)]

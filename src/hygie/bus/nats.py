@@ -1,6 +1,6 @@
 """The scale-out bus: NATS JetStream between collectors, detection workers and the event store.
 
-Two work-queue streams, file-backed, each read by one durable pull consumer that any number of
+Three work-queue streams, file-backed, each read by one durable pull consumer that any number of
 processes share (a message goes to one of them at a time):
 
 * ``HYGIE_RECORDS`` (``hygie.records.<tenant>``, consumer ``detect``): raw records, written by
@@ -10,6 +10,13 @@ processes share (a message goes to one of them at a time):
   records, and the refusal (``BusFull``) is the collectors' backpressure.
 * ``HYGIE_EVENTS`` (``hygie.events.<tenant>``, consumer ``events``): the normalised events of
   each batch, as JSON lines, for the process that owns the event store (``hygie serve``).
+* ``HYGIE_CORRELATE`` (``hygie.correlate.<tenant>``, consumer ``correlate``): the base-rule
+  matches that feed correlation rules, one message each, ``Nats-Msg-Id`` = a digest of (tenant,
+  record key, base rule), for the one process that keeps the correlation windows (``hygie
+  serve``, see ``pipeline.correlation``). Its consumer is read in stream order by one process.
+
+The key-value bucket ``HYGIE_WORKERS`` holds each worker's heartbeat (cumulative counters and
+the time it was written), which ``hygie serve`` exports in ``/metrics``.
 
 "Published" means JetStream stored it (every PubAck is awaited). A consumer acknowledges only
 after the results are stored; a message not acknowledged in ``ack_wait`` (its worker died), or
@@ -39,8 +46,9 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import (AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy,
-                         StorageType, StreamConfig)
+from nats.js.api import (AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, KeyValueConfig,
+                         RetentionPolicy, StorageType, StreamConfig)
+from nats.js.kv import KeyValue
 
 from hygie.core.record import RawRecord
 
@@ -48,6 +56,11 @@ log = logging.getLogger("hygie.bus.nats")
 
 RECORDS_STREAM, RECORDS_SUBJECT, DETECT_CONSUMER = "HYGIE_RECORDS", "hygie.records", "detect"
 EVENTS_STREAM, EVENTS_SUBJECT, EVENTS_CONSUMER = "HYGIE_EVENTS", "hygie.events", "events"
+CORRELATE_STREAM, CORRELATE_SUBJECT, CORRELATE_CONSUMER = "HYGIE_CORRELATE", "hygie.correlate", "correlate"
+SUBJECTS = {RECORDS_STREAM: RECORDS_SUBJECT, EVENTS_STREAM: EVENTS_SUBJECT,
+            CORRELATE_STREAM: CORRELATE_SUBJECT}
+WORKERS_BUCKET = "HYGIE_WORKERS"  # key-value: worker name -> its heartbeat (JSON)
+WORKERS_TTL_S = 24 * 3600.0  # a worker silent this long is forgotten
 PUBLISH_WINDOW = 256  # publish requests in flight at once
 FULL_CODES = frozenset({10077, 10047, 10028, 10023})  # max msgs, max bytes, too big, no resources
 PAYLOAD_MARGIN = 4096  # bytes kept free under max_payload for headers
@@ -92,6 +105,7 @@ class StreamLimits:
     max_bytes: int = 2 * 1024**3
     duplicate_window_s: float = 600.0  # Nats-Msg-Id dedup horizon
     events_max_bytes: int = 2 * 1024**3
+    correlate_max_bytes: int = 1024**3  # base-rule matches waiting for the correlation stage
     ack_wait_s: float = 60.0  # a batch not acknowledged within it is delivered again
     max_ack_pending: int = 20_000  # records in workers' hands at once (bounds their memory)
 
@@ -117,12 +131,14 @@ def subject_token(tenant: str) -> str:
 class Delivery:
     """One message in a consumer's hands: ``ack`` after its results are stored, or ``nak``."""
 
-    __slots__ = ("_msg", "data", "delivered")
+    __slots__ = ("_msg", "data", "delivered", "seq")
 
     def __init__(self, msg: Msg) -> None:
         self._msg = msg
         self.data: bytes = msg.data
-        self.delivered: int = msg.metadata.num_delivered  # 1 on first delivery
+        metadata = msg.metadata
+        self.delivered: int = metadata.num_delivered  # 1 on first delivery
+        self.seq: int = metadata.sequence.stream  # its place in the stream (the order of arrival)
 
     async def ack(self) -> None:
         await self._msg.ack()
@@ -162,6 +178,7 @@ class JetStreamBus:
         self.nc = nc
         self.js = nc.jetstream()
         self.limits = limits
+        self._workers: KeyValue | None = None
 
     @classmethod
     async def connect(cls, options: NatsOptions, limits: StreamLimits | None = None,
@@ -209,7 +226,7 @@ class JetStreamBus:
         return bus
 
     async def ensure_streams(self, update: bool = True) -> None:
-        """Create both streams, or (``update``) bring their limits to ours; idempotent."""
+        """Create the streams, or (``update``) bring their limits to ours; idempotent."""
         limits = self.limits
         configs = [
             StreamConfig(name=RECORDS_STREAM, subjects=[f"{RECORDS_SUBJECT}.>"],
@@ -219,6 +236,10 @@ class JetStreamBus:
             StreamConfig(name=EVENTS_STREAM, subjects=[f"{EVENTS_SUBJECT}.>"],
                          retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
                          discard=DiscardPolicy.NEW, max_bytes=limits.events_max_bytes,
+                         duplicate_window=limits.duplicate_window_s),
+            StreamConfig(name=CORRELATE_STREAM, subjects=[f"{CORRELATE_SUBJECT}.>"],
+                         retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
+                         discard=DiscardPolicy.NEW, max_bytes=limits.correlate_max_bytes,
                          duplicate_window=limits.duplicate_window_s)]
         try:
             for config in configs:
@@ -279,6 +300,19 @@ class JetStreamBus:
                 messages.append(_event_message(subject, chunk))
         await self._publish(messages)
 
+    async def publish_correlation_feeds(self, items: Sequence[tuple[str, str, bytes]]) -> None:
+        """Append (tenant, message id, feed as JSON) items to ``HYGIE_CORRELATE``, one message
+        each, in order. The id is deterministic over a redelivery of the record (see
+        ``pipeline.correlation.feed_id``), so a batch detected again adds nothing."""
+        limit = self.max_message_bytes
+        messages = []
+        for tenant, msg_id, doc in items:
+            if len(doc) > limit:
+                log.error("correlation feed %s (%d bytes) exceeds max_payload; not sent", msg_id, len(doc))
+                continue
+            messages.append((f"{CORRELATE_SUBJECT}.{subject_token(tenant)}", doc, msg_id))
+        await self._publish(messages)
+
     async def _publish(self, items: Sequence[tuple[str, bytes, str]]) -> int:
         """Publish (subject, data, msg id) items, ``PUBLISH_WINDOW`` requests in flight."""
         stored = 0
@@ -300,14 +334,22 @@ class JetStreamBus:
         return stored
 
     # -- consuming -----------------------------------------------------------------------------
-    async def consumer(self, stream: str, name: str) -> Consumer:
+    async def consumer(self, stream: str, name: str, *, fresh: bool = False,
+                       ack_wait_s: float | None = None, max_ack_pending: int | None = None) -> Consumer:
         """Bind the durable pull consumer ``name`` of ``stream``: created, or updated to this
-        process's ``ack_wait`` and ``max_ack_pending`` (the last process to start sets them)."""
-        subject = RECORDS_SUBJECT if stream == RECORDS_STREAM else EVENTS_SUBJECT
+        process's ``ack_wait`` and ``max_ack_pending`` (the last process to start sets them).
+
+        ``fresh`` deletes it first, so that it delivers again, in stream order, every message
+        not yet acknowledged (on a work queue: all that remain), at once rather than after
+        ``ack_wait``: how the single reader of ``HYGIE_CORRELATE`` resumes."""
         config = ConsumerConfig(name=name, durable_name=name, ack_policy=AckPolicy.EXPLICIT,
-                                deliver_policy=DeliverPolicy.ALL, ack_wait=self.limits.ack_wait_s,
-                                max_deliver=-1, max_ack_pending=self.limits.max_ack_pending,
-                                filter_subject=f"{subject}.>")
+                                deliver_policy=DeliverPolicy.ALL,
+                                ack_wait=ack_wait_s or self.limits.ack_wait_s, max_deliver=-1,
+                                max_ack_pending=max_ack_pending or self.limits.max_ack_pending,
+                                filter_subject=f"{SUBJECTS[stream]}.>")
+        if fresh:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self.js.delete_consumer(stream, name)
         await self.js.add_consumer(stream, config)
         sub = await self.js.pull_subscribe_bind(durable=name, stream=stream)
         return Consumer(self, stream, name, sub)
@@ -320,6 +362,37 @@ class JetStreamBus:
             return (await self.js.stream_info(stream)).state.messages
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
+    # -- worker heartbeats ---------------------------------------------------------------------
+    async def workers_bucket(self) -> KeyValue:
+        """The ``HYGIE_WORKERS`` key-value bucket (created when missing): one key per worker,
+        its latest heartbeat as value; a key not written for ``WORKERS_TTL_S`` disappears."""
+        if self._workers is None:
+            try:
+                self._workers = await self.js.key_value(WORKERS_BUCKET)
+            except nats.js.errors.BucketNotFoundError:
+                self._workers = await self.js.create_key_value(KeyValueConfig(
+                    bucket=WORKERS_BUCKET, history=1, ttl=WORKERS_TTL_S, storage=StorageType.FILE,
+                    description="hygie worker heartbeats (cumulative counters)"))
+        return self._workers
+
+    async def put_heartbeat(self, worker: str, doc: bytes) -> None:
+        await (await self.workers_bucket()).put(worker_key(worker), doc)
+
+    async def heartbeats(self) -> dict[str, bytes]:
+        """Every worker's latest heartbeat, by key."""
+        bucket = await self.workers_bucket()
+        try:
+            keys = await bucket.keys()
+        except nats.js.errors.NoKeysError:
+            return {}
+        found = {}
+        for key in keys:
+            with contextlib.suppress(nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+                entry = await bucket.get(key)
+                if entry.value:
+                    found[key] = entry.value
+        return found
+
     async def close(self) -> None:
         """Flush what was published and acknowledged, then disconnect."""
         if self.nc.is_closed:
@@ -327,6 +400,11 @@ class JetStreamBus:
         with contextlib.suppress(Exception):  # a dead connection has nothing left to flush
             await asyncio.wait_for(self.nc.flush(), 5)
         await self.nc.close()  # not drain(): it waits out pull subscriptions (30 s)
+
+
+def worker_key(name: str) -> str:
+    """A worker's name as a key of ``HYGIE_WORKERS`` (letters, digits, ``-_=``)."""
+    return re.sub(r"[^A-Za-z0-9_=-]", "_", name)[:200] or "worker"
 
 
 def decode_events(data: bytes) -> list[bytes]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from hygie import __version__
-from hygie.cli import hunt, rules, search, serve, worker
+from hygie.cli import assess
+from hygie.cli import access, hunt, rules, search, serve, worker
 
 app = typer.Typer(
     name="hygie",
@@ -20,6 +21,9 @@ app.command("token")(serve.tokens)
 app.command("search")(search.search)
 app.command("worker")(worker.worker)
 app.add_typer(rules.app, name="rules")
+app.add_typer(assess.app, name="assess")
+app.add_typer(access.users_app, name="users")
+app.add_typer(access.audit_app, name="audit")
 
 
 @app.command()

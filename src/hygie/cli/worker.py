@@ -64,6 +64,10 @@ def worker(
     batch: int = typer.Option(500, "--batch", min=1, max=10_000, help="Records per batch."),
     ack_wait: float = typer.Option(60.0, "--ack-wait", min=1.0, help="Seconds after which the "
                                    "batch of a worker that stopped answering goes to another."),
+    name: str = typer.Option("", "--name", help="This worker's name in serve's /metrics "
+                             "(default: HOST-PID)."),
+    heartbeat: float = typer.Option(5.0, "--heartbeat", min=0.5, max=300.0, help="Seconds "
+                                    "between two reports of the counters to serve (/metrics)."),
 ) -> None:
     """Detect on records from NATS JetStream: alerts to the state store, events to serve."""
     from hygie.cli.serve import compiled_engine, data_dir_default
@@ -78,10 +82,10 @@ def worker(
     options = bus_options(bus, bus_creds, bus_ca, bus_cert, bus_key, name="hygie-worker")
     engine, load_engine = compiled_engine(rules)
     state = StateStore(open_database(database or sqlite_dsn(data_dir / "state.db")))
-    stage = DetectionStage(engine, PatientPolicy(salt_path.read_bytes()))
+    stage = DetectionStage(engine, PatientPolicy(salt_path.read_bytes()), forward_correlations=True)
     try:
         asyncio.run(_work(options, StreamLimits(ack_wait_s=ack_wait), stage, state,
-                          WorkerConfig(batch=batch), load_engine))
+                          WorkerConfig(batch=batch, heartbeat_s=heartbeat, name=name), load_engine))
     except BusError as exc:
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -4,6 +4,10 @@ It is the same code in the embedded service and in a NATS worker; only the bus a
 changes. Correlation windows are kept per tenant, so events of two hospitals never complete
 each other's correlation.
 
+In a NATS worker (``forward_correlations``) the stage keeps no correlation window: the
+base-rule matches that feed correlations are collected in ``feeds`` for the one correlation
+stage of the deployment (see ``pipeline.correlation``).
+
 A record delivered again after its results were stored (the bus is at-least-once) is skipped
 here, by key, so it cannot count twice in a correlation window; the store ignores its alerts
 anyway. After a crash the stage starts empty and the replayed records rebuild the windows.
@@ -20,6 +24,7 @@ from hygie.detect.engine import Engine
 from hygie.detect.sigma.correlation import Correlator
 from hygie.normalize.healthcare import PatientPolicy
 from hygie.normalize.records import record_to_event
+from hygie.pipeline.correlation import FeedItem, FeedRecorder
 from hygie.store.state.store import RecordResult
 
 log = logging.getLogger("hygie.pipeline")
@@ -28,10 +33,12 @@ SEEN_LIMIT = 200_000  # keys of stored records remembered against redelivery
 
 
 class DetectionStage:
-    def __init__(self, engine: Engine, policy: PatientPolicy) -> None:
+    def __init__(self, engine: Engine, policy: PatientPolicy, forward_correlations: bool = False) -> None:
         self.engine = engine
         self.policy = policy
         self.correlators: dict[str, Correlator] = {}
+        self.forwarder = FeedRecorder(engine) if forward_correlations else None
+        self.feeds: list[FeedItem] = []  # with forward_correlations: for HYGIE_CORRELATE
         self.events = 0
         self.quarantined = 0
         self.redelivered = 0
@@ -42,11 +49,22 @@ class DetectionStage:
         their state belongs to the old rules, which may have changed or gone."""
         self.engine = engine
         self.correlators.clear()
+        if self.forwarder is not None:
+            self.forwarder = FeedRecorder(engine)
+
+    def take_feeds(self) -> list[FeedItem]:
+        """The correlation feeds of the batches processed since the last call."""
+        feeds, self.feeds = self.feeds, []
+        return feeds
 
     def forget_windows(self, tenants: set[str]) -> None:
         """After a batch failed to be stored (it will come back): its events are already in
         these tenants' correlation windows, and counting them again would raise false alerts,
-        so the windows start afresh (a correlation spanning the failure may be missed)."""
+        so the windows start afresh (a correlation spanning the failure may be missed). The
+        batch's correlation feeds, not yet published, are dropped: it will make them again."""
+        self.feeds.clear()
+        if self.forwarder is not None:
+            self.forwarder.fed.clear()
         for tenant in tenants:
             if self.correlators.pop(tenant, None) is not None:
                 log.warning("correlation windows of tenant %s restart after a failed batch", tenant)
@@ -76,14 +94,20 @@ class DetectionStage:
                 self._quarantine(result, record, f"parser failure ({type(exc).__name__}): {exc}")
             else:
                 self.events += 1
-                correlator = self.correlators.get(record.tenant)
-                if correlator is None:
-                    correlator = self.correlators[record.tenant] = self.engine.new_correlator()
-                result.alerts = self.engine.match_event(event, correlator)
+                forwarder = self.forwarder
+                if forwarder is None:
+                    correlator = self.correlators.get(record.tenant)
+                    if correlator is None:
+                        correlator = self.correlators[record.tenant] = self.engine.new_correlator()
+                    result.alerts = self.engine.match_event(event, correlator)
+                else:
+                    result.alerts = self.engine.match_event(event, forwarder)  # type: ignore[arg-type]
                 result.event = event.fields  # the event store keeps every event (not copied: the
                 # event is not used after this)
                 result.event_time, result.host = event.time, event.host
                 result.payload = record.payload  # the raw form the event store keeps
+                if forwarder is not None and forwarder.fed:
+                    self.feeds.extend(forwarder.take(result))
             results.append(result)
         return results
 

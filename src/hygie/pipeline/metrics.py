@@ -7,7 +7,11 @@ parts already keep (listeners, detection stage, bus) are read at scrape time rat
 copied, so there is one source of truth for each number.
 
 Labels stay low in cardinality: tenant, the collector type (``http``, ``syslog``, ``folder``),
-and the alert level; never a file name, a host or a peer address.
+and the alert level; never a file name, a host or a peer address. In NATS mode, the
+``hygie_worker_*`` families add one label, ``worker`` (its name, ``HOST-PID`` by default), from
+the workers' heartbeats; the unlabelled totals (``hygie_events_detected``...) and
+``hygie_alerts`` then include every worker's counts. A worker forgotten by the heartbeat
+bucket (a day without a heartbeat) leaves the totals, which Prometheus reads as a reset.
 """
 
 from __future__ import annotations
@@ -90,6 +94,37 @@ class ListenerView:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerView:
+    """A NATS worker's last heartbeat, as ``hygie serve`` read it. ``state`` is ``up``,
+    ``silent`` (no heartbeat for three of its periods: dead, hung, or cut off) or
+    ``stopped`` (it said so when it stopped)."""
+
+    name: str
+    state: str
+    last_seen: float  # POSIX seconds of its last heartbeat
+    records: int = 0  # messages taken from the records stream and acknowledged
+    batches: int = 0
+    failures: int = 0
+    events: int = 0
+    quarantined: int = 0
+    redelivered: int = 0
+    feeds: int = 0
+    rules: int = 0
+    rule_errors: int = 0
+    alerts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BusView:
+    """NATS mode: the workers and the correlation stage, read at scrape time."""
+
+    workers: Sequence[WorkerView] = ()
+    correlation_feeds: int = 0  # base-rule matches the correlation stage has read
+    correlation_alerts: dict[tuple[str, str], int] = field(default_factory=dict)
+    correlation_backlog: int = 0  # feeds waiting for the correlation stage
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceView:
     """Gauges and counters owned by other parts, read at scrape time."""
 
@@ -103,6 +138,7 @@ class ServiceView:
     collectors_waiting: int
     listeners: Sequence[ListenerView]
     rejects_not_quarantined: int = 0
+    bus: BusView | None = None  # NATS mode only
 
 
 class ServiceMetrics(Collector):
@@ -130,15 +166,23 @@ class ServiceMetrics(Collector):
             last.add_metric([tenant, kind], snap["last_seen"][(tenant, kind)])
         alerts = CounterMetricFamily("hygie_alerts", "Alerts raised by detection (before "
                                      "grouping)", labels=["tenant", "level"])
-        for (tenant, level), count in sorted(snap["alerts"].items()):
+        bus = view.bus
+        workers = bus.workers if bus is not None else ()
+        alert_totals: dict[tuple[str, str], int] = defaultdict(int, snap["alerts"])
+        for source in [*(w.alerts for w in workers), bus.correlation_alerts if bus else {}]:
+            for key, count in source.items():
+                alert_totals[key] += count
+        for (tenant, level), count in sorted(alert_totals.items()):
             alerts.add_metric([tenant, level], count)
         yield from (accepted, last, alerts)
-        yield _counter("hygie_events_detected", "Records parsed and run through the rules",
-                       view.events)
+        yield _counter("hygie_events_detected", "Records parsed and run through the rules "
+                       "(NATS mode: by all workers)", view.events + sum(w.events for w in workers))
         yield _counter("hygie_records_quarantined", "Records the parsers refused (kept with "
-                       "their reason)", view.quarantined)
+                       "their reason)", view.quarantined + sum(w.quarantined for w in workers))
         yield _counter("hygie_records_redelivered", "Records the bus delivered again and "
-                       "detection skipped", view.redelivered)
+                       "detection skipped", view.redelivered + sum(w.redelivered for w in workers))
+        if bus is not None:
+            yield from _bus_metrics(bus)
         yield _counter("hygie_rejects_not_quarantined", "Messages collectors rejected that "
                        "could not be quarantined (a flood beyond the queue, or the store down)",
                        view.rejects_not_quarantined)
@@ -159,6 +203,56 @@ class ServiceMetrics(Collector):
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
         histogram.add_metric([], buckets, snap["sum"])
         yield histogram
+
+
+WORKER_COUNTERS = (  # WorkerView attribute, metric name, help
+    ("events", "hygie_worker_records_detected", "Records this worker parsed and ran through the rules"),
+    ("quarantined", "hygie_worker_records_quarantined", "Records this worker quarantined"),
+    ("redelivered", "hygie_worker_records_redelivered", "Records delivered again that this "
+     "worker skipped (already stored)"),
+    ("records", "hygie_worker_messages_acknowledged", "Records stream messages this worker "
+     "processed and acknowledged"),
+    ("batches", "hygie_worker_batches", "Batches this worker processed"),
+    ("failures", "hygie_worker_batch_failures", "Batches that failed on this worker (handed back)"),
+    ("feeds", "hygie_worker_correlation_feeds", "Base-rule matches this worker sent to the "
+     "correlation stage"),
+)
+
+
+def _bus_metrics(bus: BusView) -> Iterable[Any]:
+    """The workers' heartbeats (one label, ``worker``) and the correlation stage."""
+    workers = sorted(bus.workers, key=lambda w: w.name)
+    for attribute, name, documentation in WORKER_COUNTERS:
+        family = CounterMetricFamily(name, documentation, labels=["worker"])
+        for worker in workers:
+            family.add_metric([worker.name], getattr(worker, attribute))
+        yield family
+    alerts = CounterMetricFamily("hygie_worker_alerts", "Alerts this worker raised (before "
+                                 "grouping)", labels=["worker", "tenant", "level"])
+    rules = GaugeMetricFamily("hygie_worker_rules_loaded", "Sigma rules and correlations this "
+                              "worker loaded", labels=["worker"])
+    errors = GaugeMetricFamily("hygie_worker_rule_load_errors", "Rule files this worker failed "
+                               "to load", labels=["worker"])
+    seen = GaugeMetricFamily("hygie_worker_last_heartbeat_timestamp_seconds", "When this "
+                             "worker last reported (a silent worker shows here)", labels=["worker"])
+    up = GaugeMetricFamily("hygie_worker_up", "1 while this worker reports on time; 0 when it "
+                           "is silent (three heartbeats missed) or stopped", labels=["worker"])
+    for worker in workers:
+        for (tenant, level), count in sorted(worker.alerts.items()):
+            alerts.add_metric([worker.name, tenant, level], count)
+        rules.add_metric([worker.name], worker.rules)
+        errors.add_metric([worker.name], worker.rule_errors)
+        seen.add_metric([worker.name], worker.last_seen)
+        up.add_metric([worker.name], 1.0 if worker.state == "up" else 0.0)
+    states = GaugeMetricFamily("hygie_workers", "Workers known from their heartbeats, by state",
+                               labels=["state"])
+    for state in ("up", "silent", "stopped"):
+        states.add_metric([state], sum(1 for w in workers if w.state == state))
+    yield from (alerts, rules, errors, seen, up, states)
+    yield _counter("hygie_correlation_feeds", "Base-rule matches the correlation stage read "
+                   "(NATS mode)", bus.correlation_feeds)
+    yield _gauge("hygie_correlation_backlog", "Base-rule matches waiting for the correlation "
+                 "stage (NATS mode)", bus.correlation_backlog)
 
 
 def _listener_metrics(listeners: Sequence[ListenerView]) -> Iterable[Any]:

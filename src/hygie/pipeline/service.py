@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import uvicorn
@@ -32,6 +33,7 @@ from hygie.core.record import SYSLOG, RawRecord
 from hygie.detect.engine import Engine
 from hygie.normalize.healthcare import PatientPolicy
 from hygie.pipeline.collectors import CollectorSpecError, Folders, SyslogSpec, TlsFiles, WatchSpec, start_syslog
+from hygie.pipeline.correlation import CorrelationStage
 from hygie.pipeline.detection import DetectionStage
 from hygie.pipeline.events import stored_events
 from hygie.pipeline.intake import Intake
@@ -65,13 +67,20 @@ class ServiceConfig:
     max_event_bytes: int | None = None  # event store: oldest days go beyond this size
     maintenance_s: float = 60.0  # event store compaction and retention, this often
     bus: NatsOptions | None = None  # NATS JetStream: collectors publish, 'hygie worker's detect
+    console_host: str = "127.0.0.1"
+    console_port: int | None = None  # the console's own HTTP port (None: no console; 0: any)
 
 
 class Service:
     def __init__(self, config: ServiceConfig, engine: Engine,
-                 engine_factory: Callable[[], Engine] | None = None) -> None:
-        """``engine_factory`` loads the rules afresh; without it, rules cannot be reloaded."""
+                 engine_factory: Callable[[], Engine] | None = None,
+                 console_factory: Callable[[Service], Any] | None = None) -> None:
+        """``engine_factory`` loads the rules afresh; without it, rules cannot be reloaded.
+        ``console_factory`` builds the console's ASGI app (a face: the pipeline does not
+        import it), served on ``config.console_port``."""
         self.config = config
+        self.console_factory = console_factory
+        self.console_port: int | None = None
         self.engine = engine
         self.engine_factory = engine_factory
         self._next_engine: Engine | None = None
@@ -89,8 +98,10 @@ class Service:
         self._next_maintenance = time.monotonic() + config.maintenance_s
         self.nats: NatsBridge | None = None
         if config.bus is not None:  # scale-out: no detection here, this process keeps the events
+            correlation = CorrelationStage(lambda: self.stage.engine, self.state.store_results,
+                                           config.data_dir / "correlation-state.json")
             self.nats = NatsBridge(config.bus, self._store_bus_events,
-                                   StreamLimits(max_msgs=config.max_spool))
+                                   StreamLimits(max_msgs=config.max_spool), correlation)
             moved = self.nats.forward_spool(self.spool, self.state.store_results)
             if moved:
                 log.warning("%d records left in the local spool were moved to JetStream", moved)
@@ -100,6 +111,7 @@ class Service:
         self._maintainer = threading.Thread(target=self._maintenance_loop, name="hygie-maintain",
                                             daemon=True)
         self._server: uvicorn.Server | None = None
+        self._console: uvicorn.Server | None = None
         self.http_port = config.http_port
         self.listeners: list[SyslogListener] = []
         self.intake: Intake | None = None
@@ -218,15 +230,32 @@ class Service:
         if self.nats is None:  # in NATS mode, 'hygie worker' processes detect
             self._detector.start()
         self._maintainer.start()
-        serve = asyncio.create_task(self._server.serve(sockets=[self._bind_http()]))
-        for _ in range(200):  # bounded: 10 s for the socket to bind
-            if self._server.started or serve.done():
+        sockets = [self._bind(self.config.http_host, self.config.http_port)]
+        console: uvicorn.Server | None = None
+        if self.console_factory is not None and self.config.console_port is not None:
+            try:
+                sockets.append(self._bind(self.config.console_host, self.config.console_port))
+            except CollectorSpecError:
+                sockets[0].close()
+                raise
+            console = uvicorn.Server(uvicorn.Config(self.console_factory(self), log_level="warning",
+                                                    lifespan="off", proxy_headers=False))
+            self._console = console
+        serve = asyncio.create_task(self._server.serve(sockets=[sockets[0]]))
+        serving = [serve]
+        if console is not None:
+            serving.append(asyncio.create_task(console.serve(sockets=[sockets[1]])))
+        for _ in range(200):  # bounded: 10 s for the sockets to bind
+            if all(s.started for s in self._servers()) or any(t.done() for t in serving):
                 break
             await asyncio.sleep(0.05)
-        if serve.done():
-            serve.result()
+        for task in serving:
+            if task.done():
+                task.result()
         if self._server.servers:
             self.http_port = self._server.servers[0].sockets[0].getsockname()[1]
+        if console is not None and console.servers:
+            self.console_port = console.servers[0].sockets[0].getsockname()[1]
         try:
             await self._start_collectors()
             if started is not None:
@@ -234,18 +263,21 @@ class Service:
             await serve
         finally:
             await self._stop_collectors()
-            if not serve.done():
-                self._server.should_exit = True
-                await asyncio.gather(serve, return_exceptions=True)
+            for server in self._servers():
+                server.should_exit = True
+            await asyncio.gather(*serving, return_exceptions=True)
             self._stop.set()
             if self._detector.is_alive():
                 self._detector.join(timeout=30)
             self._maintainer.join(timeout=60)
 
-    def _bind_http(self) -> socket.socket:
-        """The HTTP socket, bound here so that a port in use is a clear start-up error (uvicorn
+    def _servers(self) -> list[uvicorn.Server]:
+        return [s for s in (self._server, self._console) if s is not None]
+
+    @staticmethod
+    def _bind(host: str, port: int) -> socket.socket:
+        """An HTTP socket, bound here so that a port in use is a clear start-up error (uvicorn
         would exit the process)."""
-        host, port = self.config.http_host, self.config.http_port
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -304,7 +336,8 @@ class Service:
             collectors_waiting=self.intake.waiting if self.intake else 0,
             listeners=[ListenerView(x.tenant, x.received, x.rejected, x.dropped, x.connections)
                        for x in self.listeners],
-            rejects_not_quarantined=self.rejects_dropped)
+            rejects_not_quarantined=self.rejects_dropped,
+            bus=self.nats.metrics_view() if self.nats is not None else None)
 
     async def _metrics_endpoint(self, request: Request) -> Response:
         """Prometheus exposition; behind a bearer token when ``metrics_token`` is set (the
@@ -408,8 +441,8 @@ class Service:
         self._paused.clear()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
+        for server in self._servers():
+            server.should_exit = True
         self._stop.set()
 
     def close(self) -> None:

@@ -10,9 +10,14 @@ drops repeated records by key when it reads. Nothing accepted is lost, nothing i
 While a long batch runs (a slow database), the worker tells JetStream it is still working
 (``in_progress``) so that the batch is not handed to another worker meanwhile.
 
-Correlation windows live in each worker's memory: with several workers, a tenant's events are
-shared among them, and a correlation whose events land on different workers may be missed (see
-the README, "Scale-out over NATS JetStream").
+A worker keeps no correlation window: the work queue spreads a tenant's events over all
+workers, so none sees a whole group. It publishes the base-rule matches that feed correlation
+rules to ``HYGIE_CORRELATE`` (before acknowledging the batch), and the one correlation stage,
+in ``hygie serve``, keeps the windows (see ``pipeline.correlation``).
+
+Every ``heartbeat_s`` the worker writes its cumulative counters to the ``HYGIE_WORKERS``
+key-value bucket under its name; ``hygie serve`` exports them in ``/metrics``. A last
+heartbeat with ``stopped`` is written when the worker stops cleanly.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +39,7 @@ import orjson
 from hygie.bus.nats import DETECT_CONSUMER, RECORDS_STREAM, Consumer, Delivery, JetStreamBus
 from hygie.core.record import RawRecord
 from hygie.detect.engine import Engine
+from hygie.pipeline.correlation import FeedItem, FeedRecorder
 from hygie.pipeline.detection import DetectionStage
 from hygie.pipeline.events import stored_events
 from hygie.store.events import StoredEvent
@@ -46,11 +54,16 @@ class WorkerConfig:
     batch: int = 500  # records fetched at once
     fetch_timeout_s: float = 1.0  # how long an idle worker waits for records (and for a stop)
     retry_delay_s: float = 5.0  # a failed batch comes back after this long
+    heartbeat_s: float = 5.0  # how often the counters go to HYGIE_WORKERS (serve's /metrics)
+    name: str = ""  # the worker's name in /metrics (default: host-pid)
 
 
 class Worker:
     """One detection loop on the shared ``detect`` consumer; run several (processes or
-    machines) for more throughput. Counters: ``records``, ``batches``, ``failures``."""
+    machines) for more throughput. Counters: ``records``, ``batches``, ``failures``,
+    ``alerts`` (by tenant and level, before grouping), ``feeds`` (to correlation), and the
+    stage's ``events``, ``quarantined``, ``redelivered``. The stage is switched to forwarding
+    correlation feeds (a worker keeps no window)."""
 
     def __init__(self, bus: JetStreamBus, stage: DetectionStage, state: StateStore,
                  config: WorkerConfig | None = None,
@@ -61,27 +74,67 @@ class Worker:
         self._next_engine: Engine | None = None
         self._reloading = threading.Lock()
         self.stage = stage
+        if stage.forwarder is None:
+            stage.forwarder = FeedRecorder(stage.engine)
+            stage.correlators.clear()
         self.state = state
         self.config = config or WorkerConfig()
+        self.name = self.config.name or f"{socket.gethostname()}-{os.getpid()}"
+        self.started = time.time()
         self.records = 0
         self.batches = 0
         self.failures = 0
+        self.feeds = 0
+        self.alerts: dict[tuple[str, str], int] = {}
         self._consumer: Consumer | None = None
         self._tenants: set[str] = set()  # known to the state store
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until ``stop`` is set; the batch in hand is finished first."""
+        heartbeat = asyncio.create_task(self._heartbeats(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self.process_once()
+                except Exception as exc:  # the database or the bus is down: the batch comes back later
+                    self.failures += 1
+                    first_line = str(exc).split("\n", 1)[0][:300]  # not the SQL and its event values
+                    log.error("batch failed; its records will be delivered again: %s: %s",
+                              type(exc).__name__, first_line)
+                    log.debug("batch failure", exc_info=True)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            await self.send_heartbeat(stopped=True)
+
+    def heartbeat(self, stopped: bool = False) -> dict[str, object]:
+        """The worker's cumulative counters, as ``HYGIE_WORKERS`` keeps them."""
+        engine = self.stage.engine
+        return {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(),
+                "started": self.started, "time": time.time(), "every": self.config.heartbeat_s,
+                "stopped": stopped, "records": self.records, "batches": self.batches,
+                "failures": self.failures, "events": self.stage.events,
+                "quarantined": self.stage.quarantined, "redelivered": self.stage.redelivered,
+                "feeds": self.feeds, "alerts": [[t, lv, n] for (t, lv), n in sorted(self.alerts.items())],
+                "rules": len(engine.rules) + len(engine.correlations),
+                "rule_errors": len(engine.load_errors)}
+
+    async def send_heartbeat(self, stopped: bool = False) -> bool:
+        """Write the counters to ``HYGIE_WORKERS``; False (logged at debug) if NATS is away."""
+        try:
+            await asyncio.wait_for(self.bus.put_heartbeat(self.name, orjson.dumps(self.heartbeat(stopped))), 5)
+        except Exception:  # noqa: BLE001 - metrics must never stop detection
+            log.debug("heartbeat not written", exc_info=True)
+            return False
+        return True
+
+    async def _heartbeats(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
-                await self.process_once()
-            except Exception as exc:  # the database or the bus is down: the batch comes back later
-                self.failures += 1
-                first_line = str(exc).split("\n", 1)[0][:300]  # not the SQL and its event values
-                log.error("batch failed; its records will be delivered again: %s: %s",
-                          type(exc).__name__, first_line)
-                log.debug("batch failure", exc_info=True)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+            await self.send_heartbeat()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.heartbeat_s)
 
     def request_reload(self) -> bool:
         """Load the rules again in a background thread; the worker switches to them between
@@ -107,7 +160,7 @@ class Worker:
         if self._next_engine is not None:  # between batches: the stage is not in use
             engine, self._next_engine = self._next_engine, None
             self.stage.use_engine(engine)
-            log.warning("rules reloaded: %d rules, %d load errors (correlation windows restart)",
+            log.warning("rules reloaded: %d rules, %d load errors",
                         len(engine.rules) + len(engine.correlations), len(engine.load_errors))
             self._reloading.release()
         if self._consumer is None:
@@ -124,8 +177,10 @@ class Worker:
                           "may hold patient data)", len(delivery.data), RECORDS_STREAM)
         keep_alive = asyncio.create_task(self._keep_alive(deliveries))
         try:
-            results, events = await asyncio.to_thread(self._detect_and_store, records)
+            results, events, feeds = await asyncio.to_thread(self._detect_and_store, records)
             await self.bus.publish_events(events)
+            if feeds:  # before the ack: a batch acknowledged has fed correlation
+                await self.bus.publish_correlation_feeds(feeds)
         except BaseException:
             keep_alive.cancel()
             self.stage.forget_windows({record.tenant for record in records})
@@ -138,16 +193,23 @@ class Worker:
         await self.bus.nc.flush()
         self.records += len(deliveries)
         self.batches += 1
+        self.feeds += len(feeds)
+        for result in results:
+            for alert in result.alerts:
+                self.alerts[(result.tenant, alert.level)] = self.alerts.get((result.tenant, alert.level), 0) + 1
         return len(deliveries)
 
-    def _detect_and_store(self, records: list[RawRecord]) -> tuple[list[RecordResult], list[EventItem]]:
+    def _detect_and_store(self, records: list[RawRecord]
+                          ) -> tuple[list[RecordResult], list[EventItem], list[FeedItem]]:
         """Detection and the alert commit, off the event loop (which keeps the batch alive)."""
         for tenant in {record.tenant for record in records} - self._tenants:
             self.state.ensure_tenant(tenant)  # a collector authenticated it; serve may not have
             self._tenants.add(tenant)
         results = self.stage.process(records)
+        feeds = self.stage.take_feeds()
         self.state.store_results(results)
-        return results, [(e.tenant, e.record_key, encode_event(e)) for e in stored_events(results)]
+        return (results, [(e.tenant, e.record_key, encode_event(e)) for e in stored_events(results)],
+                feeds)
 
     async def _keep_alive(self, deliveries: Sequence[Delivery]) -> None:
         """Every third of ack_wait, restart the clock of each message of the batch in hand."""
