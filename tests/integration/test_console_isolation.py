@@ -20,28 +20,28 @@ PUBLIC = {"/login", "/logout", "/lang/{language}", "/api/v1/openapi.json", "/api
           "/api/docs/oauth2-redirect", "/api/v1/me"}
 # a valid body for each route that changes something (JSON for the API, a form for pages)
 BODIES = {
-    ("POST", "/api/v1/alerts/{alert_id}/status"): {"status": "acknowledged"},
-    ("POST", "/api/v1/alerts/{alert_id}/assign"): {"assignee": "x"},
-    ("POST", "/api/v1/alerts/{alert_id}/comments"): {"text": "x"},
+    ("POST", "/api/v1/alerts/{alert_id:int}/status"): {"status": "acknowledged"},
+    ("POST", "/api/v1/alerts/{alert_id:int}/assign"): {"assignee": "x"},
+    ("POST", "/api/v1/alerts/{alert_id:int}/comments"): {"text": "x"},
     ("POST", "/api/v1/alerts/bulk"): {"ids": "FOREIGN_ALERTS", "action": "status", "status": "acknowledged"},
     ("POST", "/api/v1/cases"): {"alert_ids": "FOREIGN_ALERTS"},
-    ("PATCH", "/api/v1/cases/{case_id}"): {"severity": "low"},
-    ("POST", "/api/v1/cases/{case_id}/notes"): {"text": "x"},
-    ("POST", "/api/v1/cases/{case_id}/alerts"): {"alert_ids": "FOREIGN_ALERTS"},
-    ("POST", "/api/v1/cases/{case_id}/tasks"): {"title": "x"},
-    ("PATCH", "/api/v1/cases/{case_id}/tasks/{task_id}"): {"done": True},
-    ("POST", "/api/v1/cases/{case_id}/attachments"): "FILE",
+    ("PATCH", "/api/v1/cases/{case_id:int}"): {"severity": "low"},
+    ("POST", "/api/v1/cases/{case_id:int}/notes"): {"text": "x"},
+    ("POST", "/api/v1/cases/{case_id:int}/alerts"): {"alert_ids": "FOREIGN_ALERTS"},
+    ("POST", "/api/v1/cases/{case_id:int}/tasks"): {"title": "x"},
+    ("PATCH", "/api/v1/cases/{case_id:int}/tasks/{task_id:int}"): {"done": True},
+    ("POST", "/api/v1/cases/{case_id:int}/attachments"): "FILE",
     ("PUT", "/api/v1/tenants/{tenant}/rules"): {"scope": "rule", "target": "rule-0", "enabled": False},
-    ("POST", "/alerts/{alert_id}/status"): {"status": "acknowledged"},
-    ("POST", "/alerts/{alert_id}/assign"): {"assignee": "x"},
-    ("POST", "/alerts/{alert_id}/comment"): {"text": "x"},
+    ("POST", "/alerts/{alert_id:int}/status"): {"status": "acknowledged"},
+    ("POST", "/alerts/{alert_id:int}/assign"): {"assignee": "x"},
+    ("POST", "/alerts/{alert_id:int}/comment"): {"text": "x"},
     ("POST", "/alerts/bulk"): {"ids": "FOREIGN_ALERTS", "action": "acknowledged"},
     ("POST", "/cases"): {"alert_ids": "FOREIGN_ALERTS"},
-    ("POST", "/cases/{case_id}/note"): {"text": "x"},
-    ("POST", "/cases/{case_id}/update"): {"severity": "low"},
-    ("POST", "/cases/{case_id}/task"): {"title": "x"},
-    ("POST", "/cases/{case_id}/tasks/{task_id}"): {"done": "true"},
-    ("POST", "/cases/{case_id}/attach"): "FILE",
+    ("POST", "/cases/{case_id:int}/note"): {"text": "x"},
+    ("POST", "/cases/{case_id:int}/update"): {"severity": "low"},
+    ("POST", "/cases/{case_id:int}/task"): {"title": "x"},
+    ("POST", "/cases/{case_id:int}/tasks/{task_id:int}"): {"done": "true"},
+    ("POST", "/cases/{case_id:int}/attach"): "FILE",
 }
 LIST_ROUTES_WITH_TENANT = {"/api/v1/alerts", "/api/v1/cases", "/api/v1/overview", "/api/v1/rules", "/",
                            "/alerts", "/alerts/rows"}
@@ -103,7 +103,7 @@ def test_foreign_objects_are_not_found_on_any_route(world, username: str) -> Non
     for method, template in _routes(app):
         if template in PUBLIC:
             continue
-        params = re.findall(r"{(\w+)}", template)
+        params = re.findall(r"{(\w+)(?::\w+)?}", template)
         body = BODIES.get((method, template))
         if method != "GET" and body is None:
             pytest.fail(f"{method} {template} is not in the isolation matrix: add a body for it")
@@ -116,7 +116,7 @@ def test_foreign_objects_are_not_found_on_any_route(world, username: str) -> Non
         else:
             url = template
             for name in params:
-                url = url.replace("{" + name + "}", str(foreign[name]))
+                url = re.sub(r"{" + name + r"(?::\w+)?}", str(foreign[name]), url)
             kwargs = {"headers": {"X-CSRF-Token": csrf}}
             if body == "FILE":
                 kwargs["files"] = {"file": ("x.txt", b"x", "text/plain")}

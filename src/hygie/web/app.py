@@ -53,7 +53,8 @@ def console_app(context: ConsoleContext) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
-        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                    for e in exc.errors()]
         if not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", ""):
             return pages.error_page(request, 422, "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}"
                                                             for p in problems))

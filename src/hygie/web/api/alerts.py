@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from hygie.respond.cases import cases_of_alert
 from hygie.store.state import triage
 from hygie.store.state.access import Principal
-from hygie.web.api.convert import alert_out
-from hygie.web.api.schemas import (AlertDetail, AlertPage, Assignment, BulkAction, Changed,
+from hygie.web.api.convert import alert_out, utc
+from hygie.web.api.schemas import (ERROR_RESPONSES, PathId, AlertDetail, AlertPage, Assignment, BulkAction, Changed,
                                    CommentIn, CommentOut, StatusChange)
 from hygie.web.security import check_tenant, principal, require
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = APIRouter(prefix="/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
 TECHNIQUE = re.compile(r"^attack\.(t\d{4})(?:\.(\d{3}))?$", re.IGNORECASE)
 Level = Literal["informational", "low", "medium", "high", "critical"]
 
@@ -42,6 +42,19 @@ def list_alerts(request: Request, flt: triage.AlertFilter = Depends(alert_filter
     return AlertPage(total=total, limit=flt.limit, offset=flt.offset, items=[alert_out(r) for r in rows])
 
 
+# before the "/{alert_id}" routes, so that "/alerts/bulk" is never read as an alert id
+@router.post("/bulk", response_model=Changed)
+def bulk(request: Request, body: BulkAction, who: Principal = Depends(principal)) -> Changed:
+    _visible_or_404(request, who, body.ids)
+    if body.action == "status":
+        if body.status is None:
+            raise HTTPException(409, "give the new status")
+        return Changed(changed=_change_status(request, who, body.ids, body.status, body.reason))
+    require(who, "alert.triage")
+    return Changed(changed=triage.assign(request.app.state.context.engine, who.tenants, body.ids,
+                                         body.assignee, who.actor))
+
+
 def attack_links(tags: list[str]) -> list[dict[str, str]]:
     links = []
     for tag in tags:
@@ -53,15 +66,15 @@ def attack_links(tags: list[str]) -> list[dict[str, str]]:
     return links
 
 
-@router.get("/{alert_id}", response_model=AlertDetail)
-def get_alert(request: Request, alert_id: int, who: Principal = Depends(principal)) -> AlertDetail:
+@router.get("/{alert_id:int}", response_model=AlertDetail)
+def get_alert(request: Request, alert_id: PathId, who: Principal = Depends(principal)) -> AlertDetail:
     engine = request.app.state.context.engine
     row = triage.get_alert(engine, who.tenants, alert_id)
     if row is None:
         raise HTTPException(404, f"no alert {alert_id}")
     return AlertDetail(
         **alert_out(row).model_dump(), matched=row.matched or {}, event=row.event or {},
-        comments=[CommentOut(id=c.id, author=c.author, created=c.created, text=c.text)
+        comments=[CommentOut(id=c.id, author=c.author, created=utc(c.created), text=c.text)
                   for c in triage.comments(engine, who.tenants, alert_id)],
         related=[alert_out(r) for r in triage.related_alerts(engine, who.tenants, row)],
         cases=[c.id for c in cases_of_alert(engine, who.tenants, alert_id)],
@@ -84,15 +97,15 @@ def _visible_or_404(request: Request, who: Principal, ids: list[int]) -> None:
         raise HTTPException(404, f"no alert {missing[0]}")
 
 
-@router.post("/{alert_id}/status", response_model=Changed)
-def set_status(request: Request, alert_id: int, body: StatusChange,
+@router.post("/{alert_id:int}/status", response_model=Changed)
+def set_status(request: Request, alert_id: PathId, body: StatusChange,
                who: Principal = Depends(principal)) -> Changed:
     _visible_or_404(request, who, [alert_id])
     return Changed(changed=_change_status(request, who, [alert_id], body.status, body.reason))
 
 
-@router.post("/{alert_id}/assign", response_model=Changed)
-def set_assignee(request: Request, alert_id: int, body: Assignment,
+@router.post("/{alert_id:int}/assign", response_model=Changed)
+def set_assignee(request: Request, alert_id: PathId, body: Assignment,
                  who: Principal = Depends(principal)) -> Changed:
     _visible_or_404(request, who, [alert_id])
     require(who, "alert.triage")
@@ -100,27 +113,15 @@ def set_assignee(request: Request, alert_id: int, body: Assignment,
                                          body.assignee, who.actor))
 
 
-@router.post("/{alert_id}/comments", response_model=CommentOut, status_code=201)
-def comment(request: Request, alert_id: int, body: CommentIn,
+@router.post("/{alert_id:int}/comments", response_model=CommentOut, status_code=201)
+def comment(request: Request, alert_id: PathId, body: CommentIn,
             who: Principal = Depends(principal)) -> CommentOut:
     _visible_or_404(request, who, [alert_id])
     require(who, "comment")
     try:
         made = triage.add_comment(request.app.state.context.engine, who.tenants, alert_id, body.text, who.actor)
     except triage.TriageError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(409, str(exc)) from None
     if made is None:
         raise HTTPException(404, f"no alert {alert_id}")
-    return CommentOut(id=made.id, author=made.author, created=made.created, text=made.text)
-
-
-@router.post("/bulk", response_model=Changed)
-def bulk(request: Request, body: BulkAction, who: Principal = Depends(principal)) -> Changed:
-    _visible_or_404(request, who, body.ids)
-    if body.action == "status":
-        if body.status is None:
-            raise HTTPException(422, "give the new status")
-        return Changed(changed=_change_status(request, who, body.ids, body.status, body.reason))
-    require(who, "alert.triage")
-    return Changed(changed=triage.assign(request.app.state.context.engine, who.tenants, body.ids,
-                                         body.assignee, who.actor))
+    return CommentOut(id=made.id, author=made.author, created=utc(made.created), text=made.text)

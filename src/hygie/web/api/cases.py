@@ -12,11 +12,11 @@ from hygie.respond import cases
 from hygie.store.state import triage
 from hygie.store.state.access import Principal
 from hygie.web.api.convert import case_detail, case_out
-from hygie.web.api.schemas import (AlertIds, CaseDetail, CaseIn, CasePage, CaseUpdate, Created, NoteIn,
+from hygie.web.api.schemas import (ERROR_RESPONSES, PathId, AlertIds, CaseDetail, CaseIn, CasePage, CaseUpdate, Created, NoteIn,
                                    TaskIn, TaskUpdate)
 from hygie.web.security import check_tenant, principal, require
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], responses=ERROR_RESPONSES)
 
 
 def _engine(request: Request):  # type: ignore[no-untyped-def]
@@ -46,14 +46,14 @@ def create_case(request: Request, body: CaseIn, who: Principal = Depends(princip
         case_id = cases.create_case(_engine(request), who.tenants, body.alert_ids, who.actor,
                                     body.title, body.severity, body.description)
     except cases.CaseError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(409, str(exc)) from None
     if case_id is None:
         raise HTTPException(404, "one of the alerts does not exist")
     return Created(id=case_id)
 
 
-@router.get("/cases/{case_id}", response_model=CaseDetail)
-def get_case(request: Request, case_id: int, who: Principal = Depends(principal)) -> CaseDetail:
+@router.get("/cases/{case_id:int}", response_model=CaseDetail)
+def get_case(request: Request, case_id: PathId, who: Principal = Depends(principal)) -> CaseDetail:
     view = cases.get_case(_engine(request), who.tenants, case_id)
     _found(view, case_id)
     return case_detail(view)  # type: ignore[arg-type]
@@ -64,44 +64,44 @@ def _writable(request: Request, who: Principal, case_id: int, permission: str = 
     require(who, permission)
 
 
-@router.patch("/cases/{case_id}", response_model=CaseDetail)
-def update_case(request: Request, case_id: int, body: CaseUpdate, who: Principal = Depends(principal)) -> CaseDetail:
+@router.patch("/cases/{case_id:int}", response_model=CaseDetail)
+def update_case(request: Request, case_id: PathId, body: CaseUpdate, who: Principal = Depends(principal)) -> CaseDetail:
     _writable(request, who, case_id)
     try:
         cases.update_case(_engine(request), who.tenants, case_id, who.actor, **body.model_dump(exclude_unset=True))
     except cases.CaseError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(409, str(exc)) from None
     return get_case(request, case_id, who)
 
 
-@router.post("/cases/{case_id}/notes", response_model=Created, status_code=201)
-def add_note(request: Request, case_id: int, body: NoteIn, who: Principal = Depends(principal)) -> Created:
+@router.post("/cases/{case_id:int}/notes", response_model=Created, status_code=201)
+def add_note(request: Request, case_id: PathId, body: NoteIn, who: Principal = Depends(principal)) -> Created:
     _writable(request, who, case_id, "comment")
     try:
         _found(cases.add_note(_engine(request), who.tenants, case_id, body.text, who.actor), case_id)
     except cases.CaseError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(409, str(exc)) from None
     return Created(id=case_id)
 
 
-@router.post("/cases/{case_id}/alerts", response_model=Created)
-def add_alerts(request: Request, case_id: int, body: AlertIds, who: Principal = Depends(principal)) -> Created:
+@router.post("/cases/{case_id:int}/alerts", response_model=Created)
+def add_alerts(request: Request, case_id: PathId, body: AlertIds, who: Principal = Depends(principal)) -> Created:
     _writable(request, who, case_id)
     if not cases.add_alerts(_engine(request), who.tenants, case_id, body.alert_ids, who.actor):
         raise HTTPException(404, "one of the alerts does not exist in this case's hospital")
     return Created(id=case_id)
 
 
-@router.post("/cases/{case_id}/tasks", response_model=Created, status_code=201)
-def add_task(request: Request, case_id: int, body: TaskIn, who: Principal = Depends(principal)) -> Created:
+@router.post("/cases/{case_id:int}/tasks", response_model=Created, status_code=201)
+def add_task(request: Request, case_id: PathId, body: TaskIn, who: Principal = Depends(principal)) -> Created:
     _writable(request, who, case_id)
     task_id = cases.add_task(_engine(request), who.tenants, case_id, body.title, who.actor, body.assignee)
     _found(task_id, case_id)
     return Created(id=task_id)  # type: ignore[arg-type]
 
 
-@router.patch("/cases/{case_id}/tasks/{task_id}", response_model=Created)
-def update_task(request: Request, case_id: int, task_id: int, body: TaskUpdate,
+@router.patch("/cases/{case_id:int}/tasks/{task_id:int}", response_model=Created)
+def update_task(request: Request, case_id: PathId, task_id: PathId, body: TaskUpdate,
                 who: Principal = Depends(principal)) -> Created:
     _writable(request, who, case_id)
     if not cases.set_task_done(_engine(request), who.tenants, case_id, task_id, body.done, who.actor):
@@ -109,8 +109,8 @@ def update_task(request: Request, case_id: int, task_id: int, body: TaskUpdate,
     return Created(id=task_id)
 
 
-@router.post("/cases/{case_id}/attachments", response_model=Created, status_code=201)
-async def attach(request: Request, case_id: int, file: UploadFile, who: Principal = Depends(principal)) -> Created:
+@router.post("/cases/{case_id:int}/attachments", response_model=Created, status_code=201)
+async def attach(request: Request, case_id: PathId, file: UploadFile, who: Principal = Depends(principal)) -> Created:
     data = await file.read(cases.MAX_ATTACHMENT + 1)
     context = request.app.state.context
 
@@ -126,9 +126,9 @@ async def attach(request: Request, case_id: int, file: UploadFile, who: Principa
     return Created(id=attachment_id)  # type: ignore[arg-type]
 
 
-@router.get("/attachments/{attachment_id}", response_class=FileResponse,
+@router.get("/attachments/{attachment_id:int}", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def download(request: Request, attachment_id: int, who: Principal = Depends(principal)) -> FileResponse:
+def download(request: Request, attachment_id: PathId, who: Principal = Depends(principal)) -> FileResponse:
     context = request.app.state.context
     row = cases.attachment(context.engine, who.tenants, attachment_id)
     if row is None:

@@ -12,10 +12,32 @@ from hygie.store.state import audit, triage
 from hygie.store.state.access import Principal
 from hygie.store.state.rule_settings import rule_hits, set_enabled, settings_for
 from hygie.store.state.store import StateStore
-from hygie.web.api.schemas import Me
+from hygie.web.api.convert import utc
+from hygie.web.api.schemas import ERROR_RESPONSES, Me
 from hygie.web.security import check_tenant, principal, require
 
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], responses=ERROR_RESPONSES)
+
+
+class DayCount(BaseModel):
+    day: str
+    alerts: int
+
+
+class RuleCount(BaseModel):
+    rule_id: str
+    title: str
+    alerts: int
+
+
+class HostCount(BaseModel):
+    host: str
+    alerts: int
+
+
+class RuleError(BaseModel):
+    location: str
+    reason: str
 
 
 class OverviewOut(BaseModel):
@@ -25,9 +47,9 @@ class OverviewOut(BaseModel):
     quarantined: int
     by_level: dict[str, int]
     by_tenant: dict[str, int]
-    by_day: list[tuple[str, int]]
-    top_rules: list[tuple[str, str, int]]
-    top_hosts: list[tuple[str, int]]
+    by_day: list[DayCount]
+    top_rules: list[RuleCount]
+    top_hosts: list[HostCount]
     tactics: dict[str, dict[str, int]]
     ingest: dict[str, dict[str, Any]]
 
@@ -56,7 +78,7 @@ class RuleOut(BaseModel):
 class RulesOut(BaseModel):
     tenant: str | None
     rules: list[RuleOut]
-    load_errors: list[tuple[str, str]]
+    load_errors: list[RuleError]
 
 
 @router.get("/me", response_model=Me)
@@ -71,14 +93,19 @@ def tenants(request: Request, who: Principal = Depends(principal)) -> list[str]:
 
 
 @router.get("/overview", response_model=OverviewOut)
-def overview(request: Request, days: Literal[1, 7, 30] = 7, tenant: str | None = None,
+def overview(request: Request, days: int = Query(7, ge=1, le=365), tenant: str | None = None,
              who: Principal = Depends(principal)) -> OverviewOut:
     check_tenant(who, tenant)
     context = request.app.state.context
     figures = triage.overview(context.engine, who.tenants, days, tenant)
     ingest = {source: data for source, data in context.ingest_health().items()
               if who.sees(str(data.get("tenant", "")))}
-    return OverviewOut(**{name: getattr(figures, name) for name in figures.__slots__}, ingest=ingest)
+    return OverviewOut(days=figures.days, total=figures.total, open=figures.open,
+                       quarantined=figures.quarantined, by_level=figures.by_level,
+                       by_tenant=figures.by_tenant, tactics=figures.tactics, ingest=ingest,
+                       by_day=[DayCount(day=d, alerts=n) for d, n in figures.by_day],
+                       top_rules=[RuleCount(rule_id=r, title=t, alerts=n) for r, t, n in figures.top_rules],
+                       top_hosts=[HostCount(host=h, alerts=n) for h, n in figures.top_hosts])
 
 
 @router.get("/audit", response_model=list[AuditOut])
@@ -87,7 +114,7 @@ def audit_log(request: Request, limit: int = Query(200, ge=1, le=1000),
     require(who, "audit.read")
     rows = audit.entries(request.app.state.context.engine,
                          sorted(who.tenants) if who.tenants is not None else None, limit)
-    return [AuditOut(seq=r.seq, created=r.created, tenant=r.tenant_id, actor=r.actor, action=r.action,
+    return [AuditOut(seq=r.seq, created=utc(r.created), tenant=r.tenant_id, actor=r.actor, action=r.action,
                      target=r.target, detail=r.detail or {}) for r in rows]
 
 
@@ -106,7 +133,8 @@ def rules(request: Request, tenant: str | None = None, who: Principal = Depends(
         on = enabled.enabled(rule.rule_id, rule.pack) if enabled else True
         out.append(RuleOut(rule_id=rule.rule_id, title=rule.title, level=rule.level, pack=rule.pack,
                            tags=rule.tags, enabled=on, hits=count, last_hit=last))
-    return RulesOut(tenant=tenant, rules=out, load_errors=errors)
+    return RulesOut(tenant=tenant, rules=out,
+                    load_errors=[RuleError(location=where, reason=why) for where, why in errors])
 
 
 class RuleSwitch(BaseModel):

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, Field
+
+MAX_ID = 2**53  # ids beyond this are no row's (and would overflow the database's integers)
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 Status = Literal["new", "acknowledged", "in_progress", "closed"]
 CloseReason = Literal["true_positive", "false_positive", "benign"]
@@ -69,7 +74,7 @@ class CommentIn(BaseModel):
 
 
 class BulkAction(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=1000)
+    ids: list[Id] = Field(min_length=1, max_length=1000)
     action: Literal["status", "assign"]
     status: Status | None = None
     reason: CloseReason | None = None
@@ -81,7 +86,7 @@ class Changed(BaseModel):
 
 
 class CaseIn(BaseModel):
-    alert_ids: list[int] = Field(min_length=1, max_length=1000)
+    alert_ids: list[Id] = Field(min_length=1, max_length=1000)
     title: str = Field("", max_length=300)
     severity: Severity | None = None
     description: str = Field("", max_length=20_000)
@@ -101,7 +106,7 @@ class NoteIn(BaseModel):
 
 
 class AlertIds(BaseModel):
-    alert_ids: list[int] = Field(min_length=1, max_length=1000)
+    alert_ids: list[Id] = Field(min_length=1, max_length=1000)
 
 
 class TaskIn(BaseModel):
@@ -182,3 +187,21 @@ class Me(BaseModel):
     role: str
     tenants: list[str] | None
     via: str
+
+
+class Problem(BaseModel):
+    """Every 4xx but validation errors: what went wrong, in words."""
+
+    detail: str
+
+
+# documented on every route: what a caller may get besides success and validation errors
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "A body that cannot be parsed (not JSON, not a form)"},
+    401: {"model": Problem, "description": "Not logged in, or a wrong API token"},
+    403: {"model": Problem, "description": "The role may not do this, or a missing CSRF token"},
+    404: {"model": Problem, "description": "No such object among the caller's tenants"},
+    409: {"model": Problem, "description": "The change is not allowed as asked (workflow, a "
+                                           "missing reason or status, alerts of two hospitals)"},
+    413: {"model": Problem, "description": "An attachment over the size limit"},
+}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -80,7 +79,7 @@ def choose_language(request: Request, language: str, next: str = "/") -> Respons
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, days: Literal[1, 7, 30] = 7, tenant: str | None = None,
+def overview(request: Request, days: int = Query(7, ge=1, le=365), tenant: str | None = None,
              who: Principal = Depends(principal)) -> Response:
     check_tenant(who, tenant)
     context = request.app.state.context

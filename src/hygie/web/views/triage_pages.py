@@ -13,6 +13,7 @@ from hygie.store.state import triage
 from hygie.store.state.access import Principal
 from hygie.store.state.store import StateStore
 from hygie.web.api.alerts import alert_filter, attack_links
+from hygie.web.api.schemas import Id, PathId
 from hygie.web.security import principal, require
 from hygie.web.views.render import render
 
@@ -50,8 +51,8 @@ def alert_rows(request: Request, flt: triage.AlertFilter = Depends(alert_filter)
     return render(request, "alert_rows.html", rows=rows, total=total)
 
 
-@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def alert_page(request: Request, alert_id: int, who: Principal = Depends(principal)) -> Response:
+@router.get("/alerts/{alert_id:int}", response_class=HTMLResponse)
+def alert_page(request: Request, alert_id: PathId, who: Principal = Depends(principal)) -> Response:
     engine = _engine(request)
     row = triage.get_alert(engine, who.tenants, alert_id)
     if row is None:
@@ -76,15 +77,15 @@ def _status(request: Request, who: Principal, ids: list[int], status: str, reaso
         raise HTTPException(409, str(exc)) from None
 
 
-@router.post("/alerts/{alert_id}/status")
-def alert_status(request: Request, alert_id: int, status: str = Form(...), reason: str = Form(""),
+@router.post("/alerts/{alert_id:int}/status")
+def alert_status(request: Request, alert_id: PathId, status: str = Form(...), reason: str = Form(""),
                  who: Principal = Depends(principal)) -> Response:
     _status(request, who, [alert_id], status, reason)
     return _back(f"/alerts/{alert_id}")
 
 
-@router.post("/alerts/{alert_id}/assign")
-def alert_assign(request: Request, alert_id: int, assignee: str = Form("", max_length=100),
+@router.post("/alerts/{alert_id:int}/assign")
+def alert_assign(request: Request, alert_id: PathId, assignee: str = Form("", max_length=100),
                  who: Principal = Depends(principal)) -> Response:
     if not triage.visible_ids(_engine(request), who.tenants, [alert_id]):
         raise HTTPException(404, f"no alert {alert_id}")
@@ -93,8 +94,8 @@ def alert_assign(request: Request, alert_id: int, assignee: str = Form("", max_l
     return _back(f"/alerts/{alert_id}")
 
 
-@router.post("/alerts/{alert_id}/comment")
-def alert_comment(request: Request, alert_id: int, text: str = Form(..., max_length=10_000),
+@router.post("/alerts/{alert_id:int}/comment")
+def alert_comment(request: Request, alert_id: PathId, text: str = Form(..., max_length=10_000),
                   who: Principal = Depends(principal)) -> Response:
     if not triage.visible_ids(_engine(request), who.tenants, [alert_id]):
         raise HTTPException(404, f"no alert {alert_id}")
@@ -107,7 +108,7 @@ def alert_comment(request: Request, alert_id: int, text: str = Form(..., max_len
 
 
 @router.post("/alerts/bulk")
-def alert_bulk(request: Request, ids: list[int] = Form(...), action: str = Form(...),
+def alert_bulk(request: Request, ids: list[Id] = Form(...), action: str = Form(...),
                reason: str = Form(""), back: str = Form("/alerts"),
                who: Principal = Depends(principal)) -> Response:
     """``action`` is a status name, ``assign-me`` or ``case`` (a new case from the alerts)."""
@@ -137,7 +138,7 @@ def _new_case(request: Request, who: Principal, ids: list[int], title: str) -> R
 
 
 @router.post("/cases")
-def case_create(request: Request, alert_ids: list[int] = Form(...), title: str = Form("", max_length=300),
+def case_create(request: Request, alert_ids: list[Id] = Form(...), title: str = Form("", max_length=300),
                 who: Principal = Depends(principal)) -> Response:
     return _new_case(request, who, alert_ids, title)
 
@@ -149,8 +150,8 @@ def case_list(request: Request, status: str | None = None, who: Principal = Depe
     return render(request, "cases.html", rows=rows, total=total, status=status)
 
 
-@router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: int, who: Principal = Depends(principal)) -> Response:
+@router.get("/cases/{case_id:int}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: PathId, who: Principal = Depends(principal)) -> Response:
     view = cases.get_case(_engine(request), who.tenants, case_id)
     if view is None:
         raise HTTPException(404, f"no case {case_id}")
@@ -164,8 +165,8 @@ def _case_or_404(request: Request, who: Principal, case_id: int, permission: str
     require(who, permission)
 
 
-@router.post("/cases/{case_id}/note")
-def case_note(request: Request, case_id: int, text: str = Form(..., max_length=20_000),
+@router.post("/cases/{case_id:int}/note")
+def case_note(request: Request, case_id: PathId, text: str = Form(..., max_length=20_000),
               who: Principal = Depends(principal)) -> Response:
     _case_or_404(request, who, case_id, "comment")
     try:
@@ -175,8 +176,8 @@ def case_note(request: Request, case_id: int, text: str = Form(..., max_length=2
     return _back(f"/cases/{case_id}")
 
 
-@router.post("/cases/{case_id}/update")
-def case_update(request: Request, case_id: int, status: str = Form(""), close_reason: str = Form(""),
+@router.post("/cases/{case_id:int}/update")
+def case_update(request: Request, case_id: PathId, status: str = Form(""), close_reason: str = Form(""),
                 severity: str = Form(""), care_impact: str = Form("", max_length=2000),
                 assignee: str = Form("", max_length=100), who: Principal = Depends(principal)) -> Response:
     _case_or_404(request, who, case_id, "case.write")
@@ -189,8 +190,8 @@ def case_update(request: Request, case_id: int, status: str = Form(""), close_re
     return _back(f"/cases/{case_id}")
 
 
-@router.post("/cases/{case_id}/task")
-def case_task(request: Request, case_id: int, title: str = Form(..., max_length=300),
+@router.post("/cases/{case_id:int}/task")
+def case_task(request: Request, case_id: PathId, title: str = Form(..., max_length=300),
               who: Principal = Depends(principal)) -> Response:
     _case_or_404(request, who, case_id, "case.write")
     try:
@@ -200,8 +201,8 @@ def case_task(request: Request, case_id: int, title: str = Form(..., max_length=
     return _back(f"/cases/{case_id}")
 
 
-@router.post("/cases/{case_id}/tasks/{task_id}")
-def case_task_done(request: Request, case_id: int, task_id: int, done: bool = Form(...),
+@router.post("/cases/{case_id:int}/tasks/{task_id:int}")
+def case_task_done(request: Request, case_id: PathId, task_id: PathId, done: bool = Form(...),
                    who: Principal = Depends(principal)) -> Response:
     _case_or_404(request, who, case_id, "case.write")
     if not cases.set_task_done(_engine(request), who.tenants, case_id, task_id, done, who.actor):
@@ -209,8 +210,8 @@ def case_task_done(request: Request, case_id: int, task_id: int, done: bool = Fo
     return _back(f"/cases/{case_id}")
 
 
-@router.post("/cases/{case_id}/attach")
-async def case_attach(request: Request, case_id: int, file: UploadFile,
+@router.post("/cases/{case_id:int}/attach")
+async def case_attach(request: Request, case_id: PathId, file: UploadFile,
                       who: Principal = Depends(principal)) -> Response:
     data = await file.read(cases.MAX_ATTACHMENT + 1)
     context = request.app.state.context
