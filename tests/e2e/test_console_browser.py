@@ -56,3 +56,21 @@ def test_a_hospital_user_cannot_see_another_hospitals_alert(browser, serve_app, 
     assert response is not None and response.status == 404
     expect(page.get_by_text("CHU-NORD")).to_have_count(0)
     page.close()
+
+
+def test_the_alert_queue_updates_itself(browser, serve_app, tmp_path) -> None:
+    """A new alert appears in an open queue without a reload (server-sent events + htmx)."""
+    from hygie.store.state.store import RecordResult, StateStore
+    from tests.integration.console_util import alert
+
+    seeded = seed(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    base = serve_app(app_for(seeded))
+    page = browser.new_page(locale="en-GB")
+    _log_in(page, base, "analyst")
+    page.goto(base + "/alerts?status=open")
+    expect(page.locator("#live")).to_have_text("live")
+    StateStore(seeded.context.engine).store_results([RecordResult(
+        tenant="chu-nord", record_key="fresh", source="http", kind="json", received=0.0,
+        alerts=[alert("rule-new", "CHU-NORD-NEWPC", "critical")])])
+    expect(page.get_by_role("link", name="Rule rule-new")).to_be_visible(timeout=15_000)
+    page.close()

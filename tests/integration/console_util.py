@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import time
+
 from hygie.core.alert import Alert
+from hygie.store.events import EventStore, StoredEvent
 from hygie.store.state.db import open_database
 from hygie.store.state.store import RecordResult, StateStore
 from hygie.web.app import console_app
@@ -44,8 +47,17 @@ def seed(dsn: str, data_dir: Path) -> Seeded:
                                 payload=f'{{"secret-of":"{tenant}"}}'.encode())
                    for i in range(3)]
         state.store_results(results)
+    events = EventStore(data_dir / "events")
+    now = time.time()
+    events.append([StoredEvent(tenant=tenant, record_key=f"ev-{tenant}-{i}", received=now - 60 * i,
+                               time=None, host=f"{tenant.upper()}-PC{i}", source="http", kind="json",
+                               fields={"EventID": 4625, "Computer": f"{tenant.upper()}-PC{i}",
+                                       "TargetUserName": f"{tenant}-user", "IpAddress": "10.9.8.7"},
+                               raw=f'{{"secret-of":"{tenant}"}}'.encode())
+                   for tenant in TENANTS for i in range(3)])
     rules = [RuleInfo(f"rule-{i}", f"Rule rule-{i}", "high", "ransomware", ["attack.impact"]) for i in range(3)]
-    context = ConsoleContext(engine=engine, data_dir=data_dir, rules=lambda: (rules, [("bad.yml:3", "broken")]))
+    context = ConsoleContext(engine=engine, data_dir=data_dir, events=events,
+                             rules=lambda: (rules, [("bad.yml:3", "broken")]))
     for username, (role, tenants) in USERS.items():
         context.access.create_user(username, PASSWORD, role, tenants)
     seeded = Seeded(context)

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from hygie.respond import cases
+from hygie.store.state import saved_searches
 from tests.integration.console_util import PASSWORD, app_for, seed
 
 # routes that hold no tenant data, or are the login itself
@@ -32,6 +33,11 @@ BODIES = {
     ("PATCH", "/api/v1/cases/{case_id:int}/tasks/{task_id:int}"): {"done": True},
     ("POST", "/api/v1/cases/{case_id:int}/attachments"): "FILE",
     ("PUT", "/api/v1/tenants/{tenant}/rules"): {"scope": "rule", "target": "rule-0", "enabled": False},
+    ("POST", "/api/v1/saved-searches"): {"tenant": "FOREIGN_TENANT", "name": "x", "query": "EventID = 4625"},
+    ("DELETE", "/api/v1/saved-searches/{search_id:int}"): {},
+    ("POST", "/search/save"): {"tenant": "FOREIGN_TENANT", "name": "x", "q": "EventID = 4625"},
+    ("POST", "/search/{search_id:int}/delete"): {},
+    ("POST", "/rules/switch"): {"tenant": "FOREIGN_TENANT", "scope": "rule", "target": "rule-0", "enabled": "false"},
     ("POST", "/alerts/{alert_id:int}/status"): {"status": "acknowledged"},
     ("POST", "/alerts/{alert_id:int}/assign"): {"assignee": "x"},
     ("POST", "/alerts/{alert_id:int}/comment"): {"text": "x"},
@@ -44,7 +50,9 @@ BODIES = {
     ("POST", "/cases/{case_id:int}/attach"): "FILE",
 }
 LIST_ROUTES_WITH_TENANT = {"/api/v1/alerts", "/api/v1/cases", "/api/v1/overview", "/api/v1/rules", "/",
-                           "/alerts", "/alerts/rows"}
+                           "/alerts", "/alerts/rows", "/api/v1/search", "/api/v1/search/export", "/search",
+                           "/rules"}
+STREAMS = {"/api/v1/alerts/stream"}  # endless: read in test_the_live_stream_is_scoped
 ROLES = {"analyst": "chu-nord", "hospital": "chu-nord", "viewer": "chu-nord", "sud": "chu-sud"}
 
 
@@ -59,8 +67,11 @@ def world(tmp_path_factory):
         task_id = cases.add_task(engine, None, case_id, "task of " + tenant, "admin")
         attachment_id = cases.attach_file(engine, None, case_id, f"{tenant}.txt", "text/plain",
                                           f"secret of {tenant}".encode(), seeded.context.attachments_dir, "admin")
+        search_id = saved_searches.save(engine, tenant, f"hunt of {tenant}", "EventID = 4625", "24h", 60,
+                                        "high", "admin")
         objects[tenant] = {"alert_id": alert_ids[0], "case_id": case_id, "task_id": task_id,
-                           "attachment_id": attachment_id, "tenant": tenant, "alerts": alert_ids}
+                           "attachment_id": attachment_id, "tenant": tenant, "alerts": alert_ids,
+                           "search_id": search_id}
     return seeded, objects
 
 
@@ -101,7 +112,7 @@ def test_foreign_objects_are_not_found_on_any_route(world, username: str) -> Non
     client, csrf = _login(app, username)
     checked = 0
     for method, template in _routes(app):
-        if template in PUBLIC:
+        if template in PUBLIC or template in STREAMS:
             continue
         params = re.findall(r"{(\w+)(?::\w+)?}", template)
         body = BODIES.get((method, template))
@@ -111,7 +122,7 @@ def test_foreign_objects_are_not_found_on_any_route(world, username: str) -> Non
             response = client.get(template)
             assert response.status_code in (200, 403), (template, response.status_code, response.text[:200])
             if template in LIST_ROUTES_WITH_TENANT:
-                named = client.get(template, params={"tenant": foreign_tenant})
+                named = client.get(template, params={"tenant": foreign_tenant, "q": "EventID = 4625"})
                 assert named.status_code == 404, (template, named.status_code)
         else:
             url = template
@@ -121,8 +132,10 @@ def test_foreign_objects_are_not_found_on_any_route(world, username: str) -> Non
             if body == "FILE":
                 kwargs["files"] = {"file": ("x.txt", b"x", "text/plain")}
             elif body is not None:
-                filled = {k: (foreign["alerts"] if v == "FOREIGN_ALERTS" else v) for k, v in body.items()}
-                kwargs["json" if template.startswith("/api/") else "data"] = filled
+                filled = {k: (foreign["alerts"] if v == "FOREIGN_ALERTS" else foreign_tenant
+                              if v == "FOREIGN_TENANT" else v) for k, v in body.items()}
+                if filled or method != "DELETE":
+                    kwargs["json" if template.startswith("/api/") else "data"] = filled
             response = client.request(method, url, follow_redirects=False, **kwargs)
             assert response.status_code == 404, (method, url, response.status_code, response.text[:300])
         for marker in _foreign_marker(foreign_tenant):
@@ -183,3 +196,18 @@ def test_login_is_throttled_per_client(world) -> None:
     codes = [client.post("/login", data={"username": "nobody", "password": "x" * 12}).status_code
              for _ in range(12)]
     assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+
+
+def test_the_live_stream_is_scoped(world) -> None:
+    """The queue's server-sent events start, and say nothing of another tenant's changes."""
+    seeded, objects = world
+    from hygie.store.state import triage
+    mark_nord = triage.change_mark(seeded.context.engine, frozenset({"chu-nord"}))
+    mark_sud = triage.change_mark(seeded.context.engine, frozenset({"chu-sud"}))
+    assert mark_nord != mark_sud and mark_nord[0] < triage.change_mark(seeded.context.engine, None)[0]
+    client, _csrf = _login(app_for(seeded), "analyst")
+    with client.stream("GET", "/api/v1/alerts/stream") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        first = next(response.iter_bytes())
+        assert first.startswith(b"retry:")

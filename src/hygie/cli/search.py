@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import re
 import sys
-from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
@@ -17,11 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from hygie.cli.serve import data_dir_default
-from hygie.core.event import parse_time
+from hygie.core.moments import parse_moment
 from hygie.store.events import EventStore, QueryError
 
-_RELATIVE = re.compile(r"(\d{1,7})\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Fields that say what an event is about, shown first in the table's summary.
 _KEY_FIELDS = ("CommandLine", "Image", "TargetUserName", "SubjectUserName", "IpAddress",
                "ServiceName", "ImagePath", "TargetFilename", "ScriptBlockText", "DestinationIp",
@@ -35,22 +31,6 @@ class SearchFormat(str, Enum):
     table = "table"
     jsonl = "jsonl"
     csv = "csv"
-
-
-def parse_moment(text: str, now: datetime | None = None) -> datetime:
-    """``2h``, ``30m``, ``7d``, ``1w``, ``45s`` before now, or an ISO 8601 time (UTC if no
-    zone). Raises ValueError with a message for a person."""
-    now = now or datetime.now(timezone.utc)
-    relative = _RELATIVE.fullmatch(text.strip())
-    if relative:
-        try:
-            return now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
-        except OverflowError:
-            raise ValueError(f"{text!r} reaches before year 1") from None
-    moment = parse_time(text)
-    if moment is None:
-        raise ValueError(f"{text!r} is neither a duration (30m, 2h, 7d, 1w) nor an ISO 8601 time")
-    return moment
 
 
 def search(

@@ -36,6 +36,7 @@ from hygie.pipeline.collectors import CollectorSpecError, Folders, SyslogSpec, T
 from hygie.pipeline.correlation import CorrelationStage
 from hygie.pipeline.detection import DetectionStage
 from hygie.pipeline.events import stored_events
+from hygie.pipeline.hunts import run_due_hunts
 from hygie.pipeline.intake import Intake
 from hygie.pipeline.metrics import CONTENT_TYPE, ListenerView, PipelineCounters, ServiceMetrics, ServiceView
 from hygie.pipeline.scaleout import NatsBridge
@@ -46,6 +47,9 @@ from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.store import RecordResult, StateStore
 
 log = logging.getLogger("hygie.serve")
+
+
+HUNT_CHECK_S = 30.0  # how often scheduled hunts are looked at (their period is in minutes)
 
 
 @dataclass(slots=True)
@@ -188,8 +192,21 @@ class Service:
         """Event store upkeep on its own thread: merging a busy day's files takes seconds,
         which detection must not wait for (alert latency). Appends may run meanwhile: a
         merge only touches the files it listed, and new files get new names."""
-        while not self._stop.wait(max(0.05, self._next_maintenance - time.monotonic())):
-            self.maintain_events()
+        next_hunts = time.monotonic() + HUNT_CHECK_S
+        while not self._stop.wait(max(0.05, min(self._next_maintenance, next_hunts) - time.monotonic())):
+            if time.monotonic() >= self._next_maintenance:
+                self.maintain_events()
+            if time.monotonic() >= next_hunts:
+                next_hunts = time.monotonic() + HUNT_CHECK_S
+                self.run_hunts()
+
+    def run_hunts(self) -> int:
+        """Scheduled hunts (saved searches with a period) whose time has come."""
+        try:
+            return run_due_hunts(self.state, self.events)
+        except Exception:  # the state database away, say: the next check retries
+            log.exception("scheduled hunts failed")
+            return 0
 
     def maintain_events(self) -> None:
         """Compact the event store and apply its retention."""

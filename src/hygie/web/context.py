@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from hygie.store.events import EventStore
 from hygie.store.state.access import AccessStore
 
 
@@ -28,8 +29,7 @@ class RuleInfo:
 class ConsoleContext:
     engine: Engine
     data_dir: Path
-    # the event store's search (query, since, tenants, limit) -> rows; None when not kept
-    search: Callable[..., Any] | None = None
+    events: EventStore | None = None  # the event store, for search (None: not kept here)
     rules: Callable[[], tuple[list[RuleInfo], list[tuple[str, str]]]] = lambda: ([], [])
     rule_text: Callable[[str], str | None] = lambda _rule_id: None
     # per-source ingest figures from the running service (source -> dict)

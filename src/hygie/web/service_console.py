@@ -46,10 +46,7 @@ def console_for(service: Service, secure_cookies: bool = False) -> FastAPI:
                 "silent": now - last > SILENT_AFTER_S}
         return health
 
-    def search(tenants: list[str], query: str, since: datetime | None, limit: int) -> list[dict[str, Any]]:
-        return service.events.search(tenants, query, since=since, limit=limit)
-
-    context = ConsoleContext(engine=service.state.engine, data_dir=service.config.data_dir, search=search,
+    context = ConsoleContext(engine=service.state.engine, data_dir=service.config.data_dir, events=service.events,
                              rules=rules, rule_text=rule_text, ingest_health=ingest_health,
                              secure_cookies=secure_cookies)
     return console_app(context)

@@ -97,6 +97,17 @@ def visible_ids(engine: Engine, tenants: Tenants, alert_ids: list[int]) -> set[i
                                           AlertRow.tenant_id, tenants)))
 
 
+def change_mark(engine: Engine, tenants: Tenants) -> tuple[int, int, int]:
+    """Changes whenever the visible queue does: a new alert, a repeat, a triage action."""
+    from hygie.store.state.models_audit import AuditEntry
+    with Session(engine) as session:
+        newest, repeats = session.execute(scoped(select(func.max(AlertRow.id), func.sum(AlertRow.count)),
+                                                 AlertRow.tenant_id, tenants)).one()
+        actions = session.scalar(scoped(select(func.max(AuditEntry.seq)).where(AuditEntry.action.like("alert.%")),
+                                        AuditEntry.tenant_id, tenants))
+    return int(newest or 0), int(repeats or 0), int(actions or 0)
+
+
 def comments(engine: Engine, tenants: Tenants, alert_id: int) -> list[AlertComment]:
     with Session(engine) as session:
         return list(session.scalars(scoped(select(AlertComment).where(AlertComment.alert_id == alert_id),

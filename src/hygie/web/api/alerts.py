@@ -3,11 +3,17 @@ bulk). Reads and writes go through ``store.state.triage``, which scopes them by 
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Literal
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from hygie.respond.cases import cases_of_alert
 from hygie.store.state import triage
@@ -40,6 +46,34 @@ def list_alerts(request: Request, flt: triage.AlertFilter = Depends(alert_filter
     check_tenant(who, flt.tenant)
     rows, total = triage.list_alerts(request.app.state.context.engine, who.tenants, flt)
     return AlertPage(total=total, limit=flt.limit, offset=flt.offset, items=[alert_out(r) for r in rows])
+
+
+STREAM_POLL_S = 2.0
+STREAM_MAX_S = 3600.0  # then the browser's EventSource reconnects (bounded server loop)
+
+
+@router.get("/stream", include_in_schema=False)
+async def stream(request: Request, who: Principal = Depends(principal)) -> StreamingResponse:
+    """Server-sent events: ``alerts`` whenever the caller's queue changes (new alerts, repeats,
+    triage), so the page refreshes its rows without polling the whole page."""
+    engine = request.app.state.context.engine
+
+    async def events() -> AsyncIterator[bytes]:
+        last = None
+        started = time.monotonic()
+        yield b"retry: 5000\n\n"
+        while time.monotonic() - started < STREAM_MAX_S and not await request.is_disconnected():
+            mark = await run_in_threadpool(triage.change_mark, engine, who.tenants)
+            if mark != last:
+                if last is not None:
+                    yield b"event: alerts\ndata: " + orjson.dumps(mark) + b"\n\n"
+                last = mark
+            else:
+                yield b": keep-alive\n\n"
+            await asyncio.sleep(STREAM_POLL_S)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 # before the "/{alert_id}" routes, so that "/alerts/bulk" is never read as an alert id
