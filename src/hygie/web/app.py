@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hygie.web.api import alerts, cases, platform, search
+from hygie.web.api import accounts, alerts, cases, platform, search
 from hygie.web.context import ConsoleContext
 from hygie.web.security import LoginThrottle
-from hygie.web.views import hunting_pages, pages, triage_pages
+from hygie.web.views import account_pages, hunting_pages, pages, triage_pages
 
 STATIC = Path(__file__).with_name("static")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -26,11 +26,12 @@ def console_app(context: ConsoleContext) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", redoc_url=None)
     app.state.context = context
     app.state.login_throttle = LoginThrottle()
-    for router in (alerts.router, cases.router, platform.router, search.router):
+    for router in (alerts.router, cases.router, platform.router, search.router, accounts.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(pages.router)
     app.include_router(triage_pages.router)
     app.include_router(hunting_pages.router)
+    app.include_router(account_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")

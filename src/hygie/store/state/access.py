@@ -136,6 +136,10 @@ class AccessStore:
                 tenants = frozenset({tenant})
             return Principal(user.id, user.username, role or user.role, tenants, via)
 
+    def principal_id(self, username: str) -> int | None:
+        with Session(self.engine) as session:
+            return session.scalar(select(User.id).where(User.username == username))
+
     # -- login -------------------------------------------------------------------------------
     def check_login(self, username: str, password: str, client: str) -> tuple[Principal | None, str]:
         """(principal, "") on success, else (None, reason for the audit log). The reason is
@@ -235,3 +239,81 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class AccountAdmin:
+    """Changes to accounts and tokens after creation (admins; a user for their own tokens)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def update_user(self, user_id: int, actor: str, *, disabled: bool | None = None,
+                    tenants: list[str] | None = None, role: str | None = None) -> bool:
+        with Session(self.engine) as session, session.begin():
+            user = session.get(User, user_id)
+            if user is None:
+                return False
+            changes: dict[str, object] = {}
+            if role is not None and role != user.role:
+                if role not in ROLES:
+                    raise AccessError(f"role must be one of {', '.join(ROLES)}")
+                changes["role"], user.role = role, role
+            if tenants is not None:
+                for tenant in tenants:
+                    if session.get(Tenant, tenant) is None:
+                        raise AccessError(f"unknown tenant {tenant!r}")
+                session.execute(delete(Membership).where(Membership.user_id == user_id))
+                session.add_all([Membership(user_id=user_id, tenant_id=t) for t in sorted(set(tenants))])
+                changes["tenants"] = sorted(set(tenants))
+            members = tenants if tenants is not None else list(session.scalars(
+                select(Membership.tenant_id).where(Membership.user_id == user_id)))
+            if user.role != "admin" and not members:
+                raise AccessError(f"a {user.role} user needs at least one tenant")
+            if user.role == "hospital" and len(members) != 1:
+                raise AccessError("a hospital user belongs to exactly one tenant")
+            if disabled is not None and disabled != user.disabled:
+                changes["disabled"], user.disabled = disabled, disabled
+                if disabled:
+                    session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+            if changes:
+                audit.record(session, actor, "user.update", user.username, None, changes)
+            return True
+
+    def reset_password(self, user_id: int, actor: str) -> str | None:
+        """A new generated password (shown once); ends the user's sessions and unlocks."""
+        with Session(self.engine) as session:
+            user = session.get(User, user_id)
+            username = user.username if user else None
+        if username is None:
+            return None
+        password = generate_password()
+        AccessStore(self.engine).set_password(username, password, actor)
+        return password
+
+    def tokens(self, user_id: int | None) -> list[tuple[ApiToken, str]]:
+        """Tokens with their user's name: of one user, or of everyone (``None``)."""
+        with Session(self.engine) as session:
+            query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+            if user_id is not None:
+                query = query.where(ApiToken.user_id == user_id)
+            return [(token, name) for token, name in session.execute(query)]
+
+    def revoke_token(self, token_id: int, owner: int | None, actor: str) -> bool:
+        """Revoke a token of ``owner`` (``None``: any, for admins)."""
+        with Session(self.engine) as session, session.begin():
+            token = session.get(ApiToken, token_id)
+            if token is None or (owner is not None and token.user_id != owner):
+                return False
+            if token.revoked is None:
+                token.revoked = _now()
+                audit.record(session, actor, "token.revoke", token.label, token.tenant_id, {"token_id": token_id})
+            return True
+
+    def token_id(self, token: str) -> int | None:
+        with Session(self.engine) as session:
+            return session.scalar(select(ApiToken.id).where(ApiToken.token_hash == _sha(token)))
+
+    def username_of(self, user_id: int) -> str | None:
+        with Session(self.engine) as session:
+            user = session.get(User, user_id)
+            return user.username if user else None
