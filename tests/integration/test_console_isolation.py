@@ -18,7 +18,7 @@ from hygie.store.state.access import AccountAdmin
 from tests.integration.console_util import PASSWORD, app_for, seed
 
 # routes that hold no tenant data, or are the login itself
-PUBLIC = {"/login", "/logout", "/lang/{language}", "/api/v1/openapi.json", "/api/docs",
+PUBLIC = {"/login", "/logout", "/lang/{language}", "/login/oidc", "/login/oidc/callback", "/api/v1/openapi.json", "/api/docs",
           "/api/docs/oauth2-redirect", "/api/v1/me"}
 # a valid body for each route that changes something (JSON for the API, a form for pages)
 BODIES = {

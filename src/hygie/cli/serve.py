@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import time
@@ -25,6 +26,7 @@ from hygie.pipeline.service import RELOAD_STATUS, Service, ServiceConfig
 from hygie.store.state.access import AccessStore, generate_password
 from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.store import StateStore
+from hygie.web.oidc import OidcConfig
 from hygie.web.service_console import console_for
 
 DEMO_DATA = Path(__file__).resolve().parents[1] / "demo" / "hospital_morning.jsonl"
@@ -93,6 +95,16 @@ def serve(
     bus_key: Optional[Path] = typer.Option(None, "--bus-key", help="Its private key."),  # noqa: UP007
     console_address: str = typer.Option("127.0.0.1:8000", "--console", help="Console and REST API "
                                         "address HOST:PORT, or 'off'."),
+    oidc_issuer: Optional[str] = typer.Option(None, "--oidc-issuer", help="Single sign-on: the OpenID "  # noqa: UP007
+                                              "Connect provider's issuer URL (accounts must exist in Hygie)."),
+    oidc_client_id: Optional[str] = typer.Option(None, "--oidc-client-id", help="Hygie's client id there."),  # noqa: UP007
+    oidc_client_secret: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--oidc-client-secret", envvar="HYGIE_OIDC_CLIENT_SECRET", show_default=False,
+        help="Its client secret (prefer the environment variable)."),
+    oidc_username_claim: str = typer.Option("preferred_username", "--oidc-username-claim",
+                                            help="ID token claim holding the Hygie user name."),
+    secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Mark session cookies Secure "
+                                        "(when the console is served over HTTPS by a proxy)."),
     demo: bool = typer.Option(False, "--demo", help="Replay the demo data set through the HTTP "
                               "collector once started, print the alerts, keep serving."),
     exit_after_demo: bool = typer.Option(False, "--exit-after-demo", hidden=True),
@@ -127,7 +139,14 @@ def serve(
                            bus=bus_options(bus, bus_creds, bus_ca, bus_cert, bus_key, "hygie-serve")
                            if bus else None)
     try:
-        service = Service(config, engine, engine_factory=load_engine, console_factory=console_for)
+        oidc = None
+        if oidc_issuer:
+            if not oidc_client_id or not oidc_client_secret:
+                raise typer.BadParameter("give --oidc-client-id and HYGIE_OIDC_CLIENT_SECRET too",
+                                         param_hint="--oidc-issuer")
+            oidc = OidcConfig(oidc_issuer, oidc_client_id, oidc_client_secret, oidc_username_claim)
+        service = Service(config, engine, engine_factory=load_engine,
+                          console_factory=functools.partial(console_for, secure_cookies=secure_cookies, oidc=oidc))
     except BusError as exc:  # NATS unreachable or without JetStream
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from None

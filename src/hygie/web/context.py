@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from hygie.store.events import EventStore
 from hygie.store.state.access import AccessStore
+from hygie.web.oidc import OidcConfig
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class ConsoleContext:
     # per-source ingest figures from the running service (source -> dict)
     ingest_health: Callable[[], dict[str, dict[str, Any]]] = dict
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)
+    oidc: OidcConfig | None = None  # single sign-on, when configured
     access: AccessStore = field(init=False)
 
     def __post_init__(self) -> None:

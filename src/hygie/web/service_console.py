@@ -13,12 +13,13 @@ from fastapi import FastAPI
 from hygie.pipeline.service import Service
 from hygie.web.app import console_app
 from hygie.web.context import ConsoleContext, RuleInfo
+from hygie.web.oidc import OidcConfig
 
 SILENT_AFTER_S = 3600.0  # a source with nothing for an hour is shown as silent
 RULE_TEXT_LIMIT = 200_000
 
 
-def console_for(service: Service, secure_cookies: bool = False) -> FastAPI:
+def console_for(service: Service, secure_cookies: bool = False, oidc: OidcConfig | None = None) -> FastAPI:
     def rules() -> tuple[list[RuleInfo], list[tuple[str, str]]]:
         engine = service.stage.engine
         found = [RuleInfo(r.rule_id, r.title, r.level, r.pack, list(r.tags), r.path) for r in engine.rules]
@@ -48,5 +49,5 @@ def console_for(service: Service, secure_cookies: bool = False) -> FastAPI:
 
     context = ConsoleContext(engine=service.state.engine, data_dir=service.config.data_dir, events=service.events,
                              rules=rules, rule_text=rule_text, ingest_health=ingest_health,
-                             secure_cookies=secure_cookies)
+                             secure_cookies=secure_cookies, oidc=oidc)
     return console_app(context)

@@ -175,6 +175,21 @@ class AccessStore:
         principal = self.principal(user_id)
         return principal, ""
 
+    def check_sso(self, username: str, client: str, provider: str) -> tuple[Principal | None, str]:
+        """A login vouched for by a single sign-on provider: the account must exist here and
+        be active; its role and tenants are Hygie's, not the provider's."""
+        with Session(self.engine) as session, session.begin():
+            user = session.scalar(select(User).where(User.username == username))
+            locked = _utc(user.locked_until) if user else None
+            reason = ("unknown user" if user is None else "disabled" if user.disabled
+                      else "locked" if locked is not None and locked > _now() else "")
+            audit.record(session, username[:100], "login.failed" if reason else "login", username[:100], None,
+                         {"client": client, "via": provider} | ({"reason": reason} if reason else {}))
+            if reason or user is None:
+                return None, reason
+            user_id = user.id
+        return self.principal(user_id), ""
+
     # -- browser sessions --------------------------------------------------------------------
     def open_session(self, user_id: int) -> tuple[str, str]:
         """A new session: (cookie secret, CSRF token)."""

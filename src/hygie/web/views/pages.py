@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import httpx
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from hygie.store.state import triage
 from hygie.store.state.access import SESSION_LIFETIME, Principal
 from hygie.web.i18n import LANGUAGES
+from hygie.web.oidc import OidcError
 from hygie.web.security import SESSION_COOKIE, check_tenant, client_address, optional_caller, principal
 from hygie.web.views.render import render
 
@@ -32,7 +34,8 @@ def _safe_next(target: str | None) -> str:
 def login_page(request: Request, next: str = "/") -> Response:
     if optional_caller(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "login.html", next=_safe_next(next), error="")
+    return render(request, "login.html", next=_safe_next(next), error="",
+                  sso=request.app.state.context.oidc is not None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -46,18 +49,66 @@ async def login(request: Request, username: str = Form(..., max_length=100),
     client = client_address(request)
     if not request.app.state.login_throttle.allow(client):
         return render(request, "login.html", status_code=429, next=_safe_next(next),
-                      error="Too many attempts: wait a minute.")
+                      error="Too many attempts: wait a minute.", sso=request.app.state.context.oidc is not None)
     access = request.app.state.context.access
     found, _reason = await run_in_threadpool(access.check_login, username, password, client)
     if found is None:  # the same answer whatever the reason (unknown user, locked, bad password)
         return render(request, "login.html", status_code=401, next=_safe_next(next),
-                      error="Wrong user name or password, or the account is locked.")
+                      error="Wrong user name or password, or the account is locked.",
+                      sso=request.app.state.context.oidc is not None)
     secret, _csrf = await run_in_threadpool(access.open_session, found.user_id)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, secret, max_age=int(SESSION_LIFETIME.total_seconds()),
                         httponly=True, samesite="strict", secure=request.app.state.context.secure_cookies,
                         path="/")
     return response
+
+
+def _redirect_uri(request: Request) -> str:
+    return str(request.url_for("oidc_callback"))
+
+
+def _open_session(request: Request, user_id: int, next_path: str) -> Response:
+    secret, _csrf = request.app.state.context.access.open_session(user_id)
+    response = RedirectResponse(_safe_next(next_path), status_code=303)
+    response.set_cookie(SESSION_COOKIE, secret, max_age=int(SESSION_LIFETIME.total_seconds()),
+                        httponly=True, samesite="lax", secure=request.app.state.context.secure_cookies, path="/")
+    return response
+
+
+@router.get("/login/oidc")
+async def oidc_login(request: Request, next: str = "/") -> Response:
+    oidc = request.app.state.context.oidc
+    if oidc is None:
+        return error_page(request, 404, "single sign-on is not configured")
+    try:
+        return RedirectResponse(await oidc.start(_redirect_uri(request), _safe_next(next)), status_code=303)
+    except (OidcError, httpx.HTTPError) as exc:
+        return error_page(request, 502, f"the identity provider cannot be reached: {exc}")
+
+
+@router.get("/login/oidc/callback", name="oidc_callback")
+async def oidc_callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
+    """The provider sends the browser back here; the session cookie is SameSite=Lax for this
+    one login (a Strict cookie set on a cross-site redirect chain would not be sent back)."""
+    oidc = request.app.state.context.oidc
+    if oidc is None:
+        return error_page(request, 404, "single sign-on is not configured")
+    access = request.app.state.context.access
+    client = client_address(request)
+    try:
+        if error or not code:
+            raise OidcError(f"the provider answered {error or 'without a code'}")
+        username, next_path = await oidc.finish(_redirect_uri(request), code, state)
+    except (OidcError, httpx.HTTPError) as exc:
+        await run_in_threadpool(access.check_sso, "(unknown)", client, f"oidc: {exc}")
+        return render(request, "login.html", status_code=401, next="/", error="Single sign-on failed.",
+                      sso=True)
+    found, _reason = await run_in_threadpool(access.check_sso, username, client, "oidc")
+    if found is None:
+        return render(request, "login.html", status_code=401, next="/", sso=True,
+                      error="Wrong user name or password, or the account is locked.")
+    return await run_in_threadpool(_open_session, request, found.user_id, next_path)
 
 
 @router.post("/logout")
