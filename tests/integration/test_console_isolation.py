@@ -7,6 +7,7 @@ know fails the test until it is classified here."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 from fastapi.routing import APIRoute
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from hygie.respond import cases
 from hygie.store.state import saved_searches
 from hygie.store.state.access import AccountAdmin
+from hygie.store.state.prepare_store import PrepareStore
 from tests.integration.console_util import PASSWORD, app_for, seed
 
 # routes that hold no tenant data, or are the login itself
@@ -47,6 +49,10 @@ BODIES = {
     ("POST", "/account/tokens/{token_id:int}/revoke"): {},
     ("POST", "/admin/users"): {"username": "intruder", "role": "viewer", "tenants": "FOREIGN_TENANT"},
     ("POST", "/admin/users/{user_id:int}"): {"action": "disable"},
+    ("POST", "/prepare/campaigns"): {"tenant": "FOREIGN_TENANT", "frameworks": "care", "size": "medium"},
+    ("POST", "/prepare/campaigns/{campaign_id:int}/answers"): {"answer:care.gov.1": "2"},
+    ("POST", "/prepare/campaigns/{campaign_id:int}/telemetry"): {},
+    ("POST", "/prepare/proposals/{proposal_id:int}"): {},
     ("POST", "/rules/switch"): {"tenant": "FOREIGN_TENANT", "scope": "rule", "target": "rule-0", "enabled": "false"},
     ("POST", "/alerts/{alert_id:int}/status"): {"status": "acknowledged"},
     ("POST", "/alerts/{alert_id:int}/assign"): {"assignee": "x"},
@@ -61,7 +67,7 @@ BODIES = {
 }
 LIST_ROUTES_WITH_TENANT = {"/api/v1/alerts", "/api/v1/cases", "/api/v1/overview", "/api/v1/rules", "/",
                            "/alerts", "/alerts/rows", "/api/v1/search", "/api/v1/search/export", "/search",
-                           "/rules"}
+                           "/rules", "/prepare", "/kpis"}
 # no object of another tenant in play: a role that may not is refused (only admins create users)
 ROLE_REFUSED = {("POST", "/api/v1/users"), ("POST", "/admin/users")}
 STREAMS = {"/api/v1/alerts/stream"}  # endless: read in test_the_live_stream_is_scoped
@@ -83,11 +89,15 @@ def world(tmp_path_factory):
         user_id = seeded.context.access.principal_id(member)
         token = seeded.context.access.create_token(member, "viewer", tenant, "token of " + tenant, "admin")
         token_id = AccountAdmin(engine).token_id(token)
+        campaign = PrepareStore(engine).create_campaign(tenant, ["care"], "medium", name="campaign of " + tenant)
+        proposal = PrepareStore(engine).add_proposal(tenant, campaign.id, "care.gov.1", "sysmon_coverage", "2",
+                                                     "proof of " + tenant, datetime.now(timezone.utc))
         search_id = saved_searches.save(engine, tenant, f"hunt of {tenant}", "EventID = 4625", "24h", 60,
                                         "high", "admin")
         objects[tenant] = {"alert_id": alert_ids[0], "case_id": case_id, "task_id": task_id,
                            "attachment_id": attachment_id, "tenant": tenant, "alerts": alert_ids,
-                           "search_id": search_id, "user_id": user_id, "token_id": token_id}
+                           "search_id": search_id, "user_id": user_id, "token_id": token_id,
+                           "campaign_id": campaign.id, "proposal_id": proposal.id, "fmt": "csv"}
     return seeded, objects
 
 

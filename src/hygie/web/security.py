@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, set[str]] = {
     "export": {"admin", "analyst", "hospital"},
     "audit.read": {"admin", "analyst"},
     "users.admin": {"admin"},
+    "assess": {"admin", "analyst", "hospital"},  # a hospital answers its own assessment
 }
 
 

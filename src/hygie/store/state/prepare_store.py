@@ -232,6 +232,11 @@ class PrepareStore:
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query.order_by(AssessmentProposal.id)))
 
+    def proposal(self, tenant: str, proposal_id: int) -> AssessmentProposal:
+        """One proposal of ``tenant`` (NotFound otherwise)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return self._owned(session, AssessmentProposal, tenant, proposal_id)
+
     def decide(self, tenant: str, proposal_id: int, by: str, value: str | None = None,
                reason: str = "") -> AssessmentAnswer:
         """A person confirms a proposal (``value`` None or equal) or overrides it with another
