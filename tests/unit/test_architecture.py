@@ -18,15 +18,17 @@ ALLOWED = {
     # the bus and the state store carry and keep what the stages produce: they know only core
     "bus": {"core"},
     "store": {"core"},
-    "pipeline": {"core", "sources", "normalize", "detect", "alerts", "bus", "store"},
+    # intel (feeds, indicators, assets) feeds detection: the pipeline matches its indicators
+    "intel": {"core", "store"},
+    "pipeline": {"core", "sources", "normalize", "detect", "alerts", "bus", "store", "intel"},
     # respond acts on alerts (cases, playbooks); prepare reads the stores (assessment, KPIs)
     "respond": {"core", "sources", "normalize", "detect", "alerts", "store"},
     "prepare": {"core", "store"},
     # the faces call the stages; no stage imports a face
     "web": {"core", "sources", "normalize", "detect", "alerts", "bus", "store", "pipeline",
-            "respond", "prepare"},
+            "respond", "prepare", "intel"},
     "cli": {"core", "sources", "normalize", "detect", "alerts", "bus", "store", "pipeline",
-            "respond", "prepare", "web"},
+            "respond", "prepare", "web", "intel"},
     "demo": {"core"},
 }
 

@@ -6,7 +6,9 @@ import typer
 
 from hygie import __version__
 from hygie.cli import assess
+from hygie.cli import intel
 from hygie.cli import access, hunt, rules, search, serve, worker
+from hygie.cli import respond
 
 app = typer.Typer(
     name="hygie",
@@ -22,8 +24,10 @@ app.command("search")(search.search)
 app.command("worker")(worker.worker)
 app.add_typer(rules.app, name="rules")
 app.add_typer(assess.app, name="assess")
+app.add_typer(intel.app, name="intel")
 app.add_typer(access.users_app, name="users")
 app.add_typer(access.audit_app, name="audit")
+app.add_typer(respond.app, name="respond")
 
 
 @app.command()

@@ -22,6 +22,7 @@ from hygie.core.errors import RecordError
 from hygie.core.record import RawRecord
 from hygie.detect.engine import Engine
 from hygie.detect.sigma.correlation import Correlator
+from hygie.intel.matcher import IntelMatcher
 from hygie.normalize.healthcare import PatientPolicy
 from hygie.normalize.records import record_to_event
 from hygie.pipeline.correlation import FeedItem, FeedRecorder
@@ -33,9 +34,12 @@ SEEN_LIMIT = 200_000  # keys of stored records remembered against redelivery
 
 
 class DetectionStage:
-    def __init__(self, engine: Engine, policy: PatientPolicy, forward_correlations: bool = False) -> None:
+    def __init__(self, engine: Engine, policy: PatientPolicy, forward_correlations: bool = False,
+                 intel: IntelMatcher | None = None) -> None:
+        """``intel``: indicators every event is also matched against (alerts of kind ioc)."""
         self.engine = engine
         self.policy = policy
+        self.intel = intel
         self.correlators: dict[str, Correlator] = {}
         self.forwarder = FeedRecorder(engine) if forward_correlations else None
         self.feeds: list[FeedItem] = []  # with forward_correlations: for HYGIE_CORRELATE
@@ -76,9 +80,17 @@ class DetectionStage:
             seen[result.record_key] = None
         while len(seen) > SEEN_LIMIT:
             del seen[next(iter(seen))]
+        if self.intel is not None:
+            try:  # the IOC alerts are stored; a sighting lost to a database error is logged
+                self.intel.record_sightings(results)
+            except Exception:
+                log.exception("sightings of this batch could not be recorded")
 
     def process(self, records: Sequence[RawRecord]) -> list[RecordResult]:
         results = []
+        intel = self.intel
+        if intel is not None:
+            intel.maybe_refresh()  # between batches; a rebuild runs in the background
         for record in records:
             key = record.key()
             if key in self._seen:
@@ -102,6 +114,10 @@ class DetectionStage:
                     result.alerts = self.engine.match_event(event, correlator)
                 else:
                     result.alerts = self.engine.match_event(event, forwarder)  # type: ignore[arg-type]
+                if intel is not None:
+                    found = intel.alerts(record.tenant, event)
+                    if found:
+                        result.alerts = [*result.alerts, *found]
                 result.event = event.fields  # the event store keeps every event (not copied: the
                 # event is not used after this)
                 result.event_time, result.host = event.time, event.host

@@ -31,6 +31,8 @@ from hygie.bus.nats import BusError, BusFull, NatsOptions, RecordTooLarge, Strea
 from hygie.bus.spool import Spool, SpoolFull
 from hygie.core.record import SYSLOG, RawRecord
 from hygie.detect.engine import Engine
+from hygie.intel.matcher import IntelMatcher
+from hygie.intel.scheduler import run_feed_schedule
 from hygie.normalize.healthcare import PatientPolicy
 from hygie.pipeline.collectors import CollectorSpecError, Folders, SyslogSpec, TlsFiles, WatchSpec, start_syslog
 from hygie.pipeline.correlation import CorrelationStage
@@ -96,7 +98,8 @@ class Service:
         returned = self.spool.release_claims()
         if returned:
             log.warning("%d records claimed by a previous run come back for detection", returned)
-        self.stage = DetectionStage(engine, PatientPolicy(_patient_salt(config.data_dir)))
+        self.stage = DetectionStage(engine, PatientPolicy(_patient_salt(config.data_dir)),
+                                    intel=IntelMatcher.from_database(self.state.engine))
         self.events = EventStore(config.data_dir / "events", config.retention_days,
                                  config.max_event_bytes)
         self._next_maintenance = time.monotonic() + config.maintenance_s
@@ -247,6 +250,8 @@ class Service:
         if self.nats is None:  # in NATS mode, 'hygie worker' processes detect
             self._detector.start()
         self._maintainer.start()
+        threading.Thread(target=run_feed_schedule, args=(self.state.engine, self._stop),
+                         name="hygie-intel-feeds", daemon=True).start()
         sockets = [self._bind(self.config.http_host, self.config.http_port)]
         console: uvicorn.Server | None = None
         if self.console_factory is not None and self.config.console_port is not None:

@@ -39,6 +39,7 @@ import orjson
 from hygie.bus.nats import DETECT_CONSUMER, RECORDS_STREAM, Consumer, Delivery, JetStreamBus
 from hygie.core.record import RawRecord
 from hygie.detect.engine import Engine
+from hygie.intel.matcher import IntelMatcher
 from hygie.pipeline.correlation import FeedItem, FeedRecorder
 from hygie.pipeline.detection import DetectionStage
 from hygie.pipeline.events import stored_events
@@ -77,6 +78,8 @@ class Worker:
         if stage.forwarder is None:
             stage.forwarder = FeedRecorder(stage.engine)
             stage.correlators.clear()
+        if stage.intel is None:  # indicators from the shared state store, as serve matches them
+            stage.intel = IntelMatcher.from_database(state.engine)
         self.state = state
         self.config = config or WorkerConfig()
         self.name = self.config.name or f"{socket.gethostname()}-{os.getpid()}"

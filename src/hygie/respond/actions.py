@@ -1,0 +1,135 @@
+"""Carrying out one CACAO command: an ``x-hygie-action`` through its connector, an ``http-api``
+call to the step's agent, or a ``manual`` instruction (done by a person, confirmed in Hygie).
+
+Every call is bounded by a timeout (the step's ``timeout``, else the toolkit's default) and
+never raises: a failure is an ``Outcome`` with ``ok=False`` and a reason that names no secret."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
+from hygie.respond.connectors.registry import ACTIONS
+from hygie.respond.playbooks.loader import Library
+from hygie.respond.secrets import SecretError, SecretStore
+from hygie.respond.settings import SettingsError, section
+from hygie.respond.workflow import split_hygie_command, substitute
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(slots=True)
+class Toolkit:
+    """What runs need besides the database: playbooks, connector settings, secrets."""
+
+    library: Library
+    settings: dict[str, Any] = field(default_factory=lambda: {"defaults": {}, "tenants": {}})
+    secrets: SecretStore | None = None
+    default_timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(slots=True)
+class Command:
+    """A command with its variables filled in, as recorded on the run step."""
+
+    type: str
+    action: str  # registry name, "http-api" or "manual"
+    args: dict[str, str]
+    text: str  # what a person reads
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "action": self.action, "args": self.args, "text": self.text}
+
+
+def resolve(command: dict[str, Any], variables: dict[str, Any], text: str) -> Command:
+    """The command with ``$$variables$$`` replaced (``KeyError`` when one has no value)."""
+    kind = command["type"]
+    if kind == "x-hygie-action":
+        action, raw = split_hygie_command(command["command"])
+        args = {key: substitute(value, variables) for key, value in raw.items()}
+        if command.get("content"):
+            extra = json.loads(substitute(command["content"], variables))
+            args.update({str(k): str(v) for k, v in extra.items()})
+        return Command(kind, action, args, substitute(text, variables))
+    if kind == "http-api":
+        args = {"request": substitute(command["command"], variables),
+                "body": substitute(command.get("content") or command.get("payload") or "", variables),
+                "headers": json.dumps(command.get("headers", {}))}
+        return Command(kind, "http-api", args, substitute(text, variables))
+    return Command(kind, "manual", {}, substitute(text, variables))
+
+
+def needs_approval(command: Command, auto_allowed: set[str]) -> bool:
+    return command.action == "manual" or command.action not in auto_allowed
+
+
+def execute(toolkit: Toolkit, tenant: str, command: Command, key: str, *, dry_run: bool,
+            timeout: float | None = None, case_id: int | None = None, run_id: int | None = None,
+            agent: dict[str, Any] | None = None, actor: str = "") -> Outcome:
+    """Run (or dry-run) one command; any failure becomes ``Outcome(ok=False)``."""
+    limit = timeout or toolkit.default_timeout
+    if command.action == "manual":
+        if dry_run:
+            return Outcome(True, f"would ask staff to: {command.text}")
+        return Outcome(True, f"done, confirmed by {actor or 'an analyst'}: {command.text}")
+    try:
+        if command.action == "http-api":
+            function, ctx = _http_api, ActionContext(tenant, {"agent": agent or {}}, key, limit, case_id, run_id)
+        else:
+            definition = ACTIONS.get(command.action)
+            if definition is None:
+                return Outcome(False, f"unknown action {command.action}")
+            missing = [p for p in definition.params if p not in command.args]
+            if missing:
+                return Outcome(False, f"{command.action}: missing argument(s) {', '.join(missing)}")
+            settings = section(toolkit.settings, tenant, definition.section, toolkit.secrets)
+            ctx = ActionContext(tenant, settings, key, limit, case_id, run_id)
+            function = definition.function()
+        return _bounded(function, ctx, command.args, dry_run, limit)
+    except (ConnectorError, SettingsError, SecretError, ValueError, KeyError) as exc:
+        log.warning("respond action %s failed: %s", command.action, type(exc).__name__)
+        return Outcome(False, f"{command.action}: {exc}")
+
+
+def _bounded(function: Any, ctx: ActionContext, args: dict[str, str], dry_run: bool, limit: float) -> Outcome:
+    """The call, abandoned after ``limit`` seconds (connectors also bound their own I/O by it,
+    so the abandoned thread ends soon after)."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hygie-action")
+    try:
+        future = pool.submit(function, ctx, args, dry_run)
+        try:
+            return future.result(timeout=limit + 1.0)  # type: ignore[no-any-return]
+        except concurrent.futures.TimeoutError:
+            return Outcome(False, f"timed out after {limit:g} s (ACTION_TIMEOUT)")
+        except (ConnectorError, SettingsError, SecretError, ValueError, KeyError, OSError) as exc:
+            return Outcome(False, str(exc))
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _http_api(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
+    """A CACAO ``http-api`` command sent to the first URL of the step's agent."""
+    method, _, rest = args["request"].partition(" ")
+    path = rest.split(" ")[0]
+    urls = ctx.settings["agent"].get("address", {}).get("url", [])
+    if not urls:
+        raise ConnectorError("the step's agent has no address.url")
+    url = urls[0].rstrip("/") + path
+    if dry_run:
+        return Outcome(True, f"would call {method} {url}")
+    headers = {k: ", ".join(v) for k, v in json.loads(args.get("headers") or "{}").items()}
+    headers["Idempotency-Key"] = ctx.key
+    try:
+        with httpx.Client(timeout=ctx.timeout) as client:
+            response = client.request(method, url, content=args.get("body") or None, headers=headers)
+    except httpx.HTTPError as exc:
+        raise ConnectorError(f"{method} {url}: {type(exc).__name__}") from exc
+    return Outcome(response.status_code < 300, f"{method} {url}: HTTP {response.status_code}",
+                   {"status": response.status_code})

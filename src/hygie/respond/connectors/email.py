@@ -1,0 +1,52 @@
+"""Email over SMTP (plain, STARTTLS or implicit TLS, optional login).
+
+The Message-ID is derived from the execution's idempotency key, so a retried send is the
+same message to every mail system that de-duplicates on it."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
+
+
+def _recipients(text: str) -> list[str]:
+    found = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    if not found or not all("@" in r for r in found):
+        raise ConnectorError(f"not a list of email addresses: {text!r}")
+    return found
+
+
+def send(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
+    recipients = _recipients(args["to"])
+    host, port = ctx.need("host"), int(ctx.settings.get("port", 25))
+    sender = ctx.need("sender")
+    if dry_run:
+        return Outcome(True, f"would send {args['subject']!r} to {', '.join(recipients)} via {host}:{port}",
+                       {"to": recipients})
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, ", ".join(recipients), args["subject"]
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = f"<{ctx.key}@{sender.split('@')[-1]}>"
+    message.set_content(args.get("body", ""))
+    security = ctx.settings.get("security", "none")  # none / starttls / tls
+    context = ssl.create_default_context(cafile=ctx.settings.get("ca_file") or None)
+    try:
+        if security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=ctx.timeout, context=context)
+        else:
+            client = smtplib.SMTP(host, port, timeout=ctx.timeout)
+        with client:
+            if security == "starttls":
+                client.starttls(context=context)
+            if ctx.settings.get("username"):
+                client.login(ctx.settings["username"], ctx.secret("password"))
+            refused = client.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise ConnectorError(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}") from exc
+    accepted = [r for r in recipients if r not in refused]
+    return Outcome(bool(accepted), f"email {args['subject']!r} sent to {', '.join(accepted)}",
+                   {"to": accepted, "refused": sorted(refused), "message_id": message["Message-ID"]})
