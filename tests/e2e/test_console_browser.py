@@ -35,7 +35,7 @@ def test_triage_an_alert_into_a_case(browser, serve_app, tmp_path) -> None:
     page.get_by_role("button", name="Open a case from this alert").click()
     expect(page.get_by_role("heading", name=re.compile(r"Case #\d+: Rule rule-1"))).to_be_visible()
     expect(page.get_by_role("cell", name="CHU-NORD-PC1")).to_be_visible()  # an observable
-    page.get_by_label("Note").fill("Workstation unplugged from the network by the night nurse.")
+    page.get_by_label("Note", exact=True).fill("Workstation unplugged from the network by the night nurse.")
     page.get_by_role("button", name="Add note").click()
     timeline = page.locator("#timeline")
     expect(timeline).to_contain_text("Workstation unplugged from the network by the night nurse.")

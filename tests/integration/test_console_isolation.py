@@ -13,7 +13,9 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from hygie.respond import cases
+from hygie.respond import cases, nis2, runs
+from hygie.respond.actions import Toolkit
+from hygie.respond.playbooks.loader import load_library
 from hygie.store.state import saved_searches
 from hygie.store.state.access import AccountAdmin
 from hygie.store.state.prepare_store import PrepareStore
@@ -53,6 +55,11 @@ BODIES = {
     ("POST", "/prepare/campaigns/{campaign_id:int}/answers"): {"answer:care.gov.1": "2"},
     ("POST", "/prepare/campaigns/{campaign_id:int}/telemetry"): {},
     ("POST", "/prepare/proposals/{proposal_id:int}"): {},
+    ("POST", "/cases/{case_id:int}/runs"): {"playbook": "fiches_reflexes"},
+    ("POST", "/cases/{case_id:int}/runs/{run_id:int}/steps/{step_id:int}"): {"decision": "approve"},
+    ("POST", "/cases/{case_id:int}/runs/{run_id:int}/rollback"): {},
+    ("POST", "/cases/{case_id:int}/nis2"): {"action": "flag"},
+    ("POST", "/cases/{case_id:int}/services"): {"service": "Urgences", "status": "down"},
     ("POST", "/rules/switch"): {"tenant": "FOREIGN_TENANT", "scope": "rule", "target": "rule-0", "enabled": "false"},
     ("POST", "/alerts/{alert_id:int}/status"): {"status": "acknowledged"},
     ("POST", "/alerts/{alert_id:int}/assign"): {"assignee": "x"},
@@ -92,12 +99,17 @@ def world(tmp_path_factory):
         campaign = PrepareStore(engine).create_campaign(tenant, ["care"], "medium", name="campaign of " + tenant)
         proposal = PrepareStore(engine).add_proposal(tenant, campaign.id, "care.gov.1", "sysmon_coverage", "2",
                                                      "proof of " + tenant, datetime.now(timezone.utc))
+        run_id = runs.start_run(engine, None, Toolkit(load_library()), "fiches_reflexes", "admin", case_id=case_id)
+        step_id = next(step.id for step in runs.get_run(engine, None, run_id).steps
+                       if step.status == "awaiting_approval")
+        nis2.flag(engine, None, case_id, "admin", datetime.now(timezone.utc), summary="incident of " + tenant)
         search_id = saved_searches.save(engine, tenant, f"hunt of {tenant}", "EventID = 4625", "24h", 60,
                                         "high", "admin")
         objects[tenant] = {"alert_id": alert_ids[0], "case_id": case_id, "task_id": task_id,
                            "attachment_id": attachment_id, "tenant": tenant, "alerts": alert_ids,
                            "search_id": search_id, "user_id": user_id, "token_id": token_id,
-                           "campaign_id": campaign.id, "proposal_id": proposal.id, "fmt": "csv"}
+                           "campaign_id": campaign.id, "proposal_id": proposal.id, "fmt": "csv",
+                           "run_id": run_id, "step_id": step_id, "kind": "early_warning"}
     return seeded, objects
 
 

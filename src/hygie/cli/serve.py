@@ -23,6 +23,11 @@ from hygie.detect.engine import Engine
 from hygie.detect.rulesets import rule_folders
 from hygie.pipeline.collectors import CollectorSpecError, SyslogSpec, TlsFiles, WatchSpec
 from hygie.pipeline.service import RELOAD_STATUS, Service, ServiceConfig
+from hygie.respond.actions import Toolkit
+from hygie.respond.playbooks.loader import load_library
+from hygie.respond.policy import TriggerWatcher
+from hygie.respond.secrets import SecretStore, load_key
+from hygie.respond.settings import load_settings
 from hygie.store.state.access import AccessStore, generate_password
 from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.store import StateStore
@@ -150,6 +155,7 @@ def serve(
     except BusError as exc:  # NATS unreachable or without JetStream
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
+    service.periodic.append(_trigger_watcher(service).check)
     try:
         asyncio.run(_run(service, demo, exit_after_demo))
     except CollectorSpecError as exc:
@@ -197,6 +203,14 @@ async def _serve(service: Service, started: asyncio.Event, demo: bool,
         if exit_after_demo:
             service.stop()
     await runner
+
+
+def _trigger_watcher(service: Service) -> TriggerWatcher:
+    """Playbooks started by the tenants' triggers (rule or severity) on new alerts."""
+    data_dir = service.config.data_dir
+    toolkit = Toolkit(load_library([data_dir / "playbooks"]), load_settings(data_dir / "connectors.json"),
+                      SecretStore(service.state.engine, load_key(data_dir)))
+    return TriggerWatcher(service.state.engine, toolkit)
 
 
 DEMO_USERS = (("admin", "admin", []), ("analyst", "analyst", None), ("hospital", "hospital", None),

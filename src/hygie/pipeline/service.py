@@ -87,6 +87,7 @@ class Service:
         self.config = config
         self.console_factory = console_factory
         self.console_port: int | None = None
+        self.periodic: list[Callable[[], Any]] = []  # run every HUNT_CHECK_S on the upkeep thread
         self.engine = engine
         self.engine_factory = engine_factory
         self._next_engine: Engine | None = None
@@ -204,12 +205,19 @@ class Service:
                 self.run_hunts()
 
     def run_hunts(self) -> int:
-        """Scheduled hunts (saved searches with a period) whose time has come."""
+        """Scheduled hunts (saved searches with a period) whose time has come, then the other
+        periodic jobs the faces registered (``periodic``: playbook triggers, say)."""
+        raised = 0
         try:
-            return run_due_hunts(self.state, self.events)
+            raised = run_due_hunts(self.state, self.events)
         except Exception:  # the state database away, say: the next check retries
             log.exception("scheduled hunts failed")
-            return 0
+        for job in list(self.periodic):
+            try:
+                job()
+            except Exception:
+                log.exception("periodic job %s failed", getattr(job, "__qualname__", job))
+        return raised
 
     def maintain_events(self) -> None:
         """Compact the event store and apply its retention."""

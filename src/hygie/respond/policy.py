@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from hygie.respond.connectors.registry import ACTIONS
@@ -143,3 +143,25 @@ def fire(engine: Engine, toolkit: Toolkit, alert_ids: list[int]) -> list[int]:
         except runs.RunError:
             continue
     return started
+
+
+class TriggerWatcher:
+    """Fires the triggers on alerts stored since it last looked: the service calls ``check``
+    every half minute, off the detection path (a playbook's actions may take seconds). It
+    starts from the newest alert at start-up, so a restart does not replay old alerts."""
+
+    def __init__(self, engine: Engine, toolkit: Toolkit, batch: int = 1000) -> None:
+        self.engine, self.toolkit, self.batch = engine, toolkit, batch
+        with Session(engine) as session:
+            self.last = int(session.scalar(select(func.max(AlertRow.id))) or 0)
+
+    def check(self) -> list[int]:
+        """Start what the triggers ask for on the new alerts; the new runs' ids."""
+        with Session(self.engine) as session:
+            ids = list(session.scalars(select(AlertRow.id).where(AlertRow.id > self.last)
+                                       .order_by(AlertRow.id).limit(self.batch)))
+            any_trigger = session.scalar(select(PlaybookTrigger.id).where(PlaybookTrigger.enabled.is_(True)).limit(1))
+        if not ids:
+            return []
+        self.last = ids[-1]
+        return fire(self.engine, self.toolkit, ids) if any_trigger is not None else []

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from hygie.respond import nis2
 from hygie.store.state import triage
 from hygie.store.state.access import SESSION_LIFETIME, Principal
 from hygie.web.i18n import LANGUAGES
@@ -139,6 +140,7 @@ def overview(request: Request, days: int = Query(7, ge=1, le=365), tenant: str |
               if who.sees(str(data.get("tenant", "")))}
     peak = max([n for _d, n in figures.by_day] + [1])
     tactic_peak = max([n for days_ in figures.tactics.values() for n in days_.values()] + [1])
-    return render(request, "overview.html", o=figures, days=days, tenant=tenant, ingest=ingest,
+    deadlines = nis2.open_deadlines(context.engine, who.tenants)
+    return render(request, "overview.html", o=figures, days=days, tenant=tenant, ingest=ingest, deadlines=deadlines,
                   peak=peak, tactic_peak=tactic_peak, levels=list(reversed(triage.LEVELS)),
                   day_list=[d for d, _n in figures.by_day])

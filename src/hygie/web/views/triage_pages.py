@@ -155,8 +155,11 @@ def case_page(request: Request, case_id: PathId, who: Principal = Depends(princi
     view = cases.get_case(_engine(request), who.tenants, case_id)
     if view is None:
         raise HTTPException(404, f"no case {case_id}")
+    from hygie.web.i18n import language_of
+    from hygie.web.views.respond_pages import case_response
     return render(request, "case.html", v=view, c=view.case, severities=cases.SEVERITIES,
-                  statuses=cases.CASE_STATUSES, reasons=cases.CLOSE_REASONS)
+                  statuses=cases.CASE_STATUSES, reasons=cases.CLOSE_REASONS,
+                  r=case_response(request, who, case_id, language_of(request)))
 
 
 def _case_or_404(request: Request, who: Principal, case_id: int, permission: str) -> None:

@@ -1,0 +1,85 @@
+"""Response in the console: a playbook run waits for an analyst's approval, a hospital user
+cannot approve it; a significant incident's NIS 2 deadlines count down on the case and the
+overview, with report drafts; care services' status gives the recovery time."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi.testclient import TestClient
+
+from hygie.respond import cases
+from hygie.store.state import audit
+from tests.integration.console_util import PASSWORD, app_for, seed
+
+
+def _login(app, username: str, case_id: int) -> tuple[TestClient, str]:  # type: ignore[no-untyped-def]
+    client = TestClient(app)
+    client.post("/login", data={"username": username, "password": PASSWORD})
+    page = client.get(f"/cases/{case_id}")
+    return client, re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def _setup(tmp_path):  # type: ignore[no-untyped-def]
+    seeded = seed(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    case_id = cases.create_case(seeded.context.engine, None, seeded.alert_ids["chu-nord"][:1], "admin")
+    return seeded, app_for(seeded), case_id
+
+
+def test_a_playbook_step_waits_for_an_analyst(tmp_path) -> None:
+    seeded, app, case_id = _setup(tmp_path)
+    analyst, csrf = _login(app, "analyst", case_id)
+    started = analyst.post(f"/cases/{case_id}/runs", data={"csrf_token": csrf, "playbook": "fiches_reflexes"},
+                           follow_redirects=False)
+    assert started.status_code == 303
+    page = analyst.get(f"/cases/{case_id}").text
+    step_url = re.search(r'action="(/cases/\d+/runs/\d+/steps/\d+)"', page).group(1)  # type: ignore[union-attr]
+    assert "awaiting_approval" in page and "Disconnect the workstation" in page
+    assert "Disconnect the workstation" in analyst.get("/responses").text
+    hospital, hospital_csrf = _login(app, "hospital", case_id)
+    refused = hospital.post(step_url, data={"csrf_token": hospital_csrf, "decision": "approve"})
+    assert refused.status_code == 403
+    approved = analyst.post(step_url, data={"csrf_token": csrf, "decision": "approve"}, follow_redirects=False)
+    assert approved.status_code == 303
+    after = analyst.get(f"/cases/{case_id}").text
+    assert re.search(r"Disconnect the workstation from the network</td><td[^>]*>done<", after)
+    assert audit.verify(seeded.context.engine).ok
+
+
+def test_nis2_deadlines_count_down_and_reports_are_drafted(tmp_path) -> None:
+    _seeded, app, case_id = _setup(tmp_path)
+    analyst, csrf = _login(app, "analyst", case_id)
+    flagged = analyst.post(f"/cases/{case_id}/nis2", follow_redirects=False, data={
+        "csrf_token": csrf, "action": "flag", "aware_at": "2026-03-28T22:30", "malicious": "on",
+        "summary": "ransomware on the imaging network"})
+    assert flagged.status_code == 303
+    page = analyst.get(f"/cases/{case_id}").text
+    assert "2026-03-29 22:30 CEST" not in page  # 24 h of elapsed time across the clock change:
+    assert "2026-03-29 23:30 CEST" in page      # 22:30 CET + 24 h = 23:30 CEST
+    overview = analyst.get("/").text
+    assert "NIS 2 reports due" in overview and "#" + str(case_id) in overview
+    report = analyst.get(f"/cases/{case_id}/nis2/early_warning.json", params={"lang": "en"})
+    assert report.status_code == 200 and json.loads(report.text)
+    assert "ransomware on the imaging network" in report.text
+    pdf = analyst.get(f"/cases/{case_id}/nis2/early_warning.pdf", params={"lang": "fr"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    sent = analyst.post(f"/cases/{case_id}/nis2", data={"csrf_token": csrf, "action": "submitted",
+                                                        "kind": "early_warning"}, follow_redirects=False)
+    assert sent.status_code == 303
+    again = analyst.post(f"/cases/{case_id}/nis2", data={"csrf_token": csrf, "action": "submitted",
+                                                         "kind": "early_warning"})
+    assert again.status_code == 409
+
+
+def test_care_services_status_gives_the_recovery_time(tmp_path) -> None:
+    _seeded, app, case_id = _setup(tmp_path)
+    hospital, csrf = _login(app, "hospital", case_id)
+    for status in ("down", "up"):
+        made = hospital.post(f"/cases/{case_id}/services", follow_redirects=False,
+                             data={"csrf_token": csrf, "service": "Urgences", "status": status})
+        assert made.status_code == 303
+    page = hospital.get(f"/cases/{case_id}").text
+    assert re.search(r"<td>Urgences</td><td>up</td>", page) and " h</td>" in page
+    bad = hospital.post(f"/cases/{case_id}/services", data={"csrf_token": csrf, "service": "Urgences", "status": "on fire"})
+    assert bad.status_code == 422
