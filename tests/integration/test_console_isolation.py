@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from hygie.respond import cases, nis2, runs
 from hygie.respond.actions import Toolkit
 from hygie.respond.playbooks.loader import load_library
-from hygie.store.state import saved_searches
+from hygie.intel.indicators import Indicator
+from hygie.store.state import intel_store, saved_searches
 from hygie.store.state.access import AccountAdmin
 from hygie.store.state.prepare_store import PrepareStore
 from tests.integration.console_util import PASSWORD, app_for, seed
@@ -60,6 +61,7 @@ BODIES = {
     ("POST", "/cases/{case_id:int}/runs/{run_id:int}/rollback"): {},
     ("POST", "/cases/{case_id:int}/nis2"): {"action": "flag"},
     ("POST", "/cases/{case_id:int}/services"): {"service": "Urgences", "status": "down"},
+    ("POST", "/intel/indicators/{indicator_id:int}/expire"): {},
     ("POST", "/rules/switch"): {"tenant": "FOREIGN_TENANT", "scope": "rule", "target": "rule-0", "enabled": "false"},
     ("POST", "/alerts/{alert_id:int}/status"): {"status": "acknowledged"},
     ("POST", "/alerts/{alert_id:int}/assign"): {"assignee": "x"},
@@ -103,13 +105,17 @@ def world(tmp_path_factory):
         step_id = next(step.id for step in runs.get_run(engine, None, run_id).steps
                        if step.status == "awaiting_approval")
         nis2.flag(engine, None, case_id, "admin", datetime.now(timezone.utc), summary="incident of " + tenant)
+        feed = intel_store.add_feed(engine, None, tenant, "feed of " + tenant, "text", "/dev/null")
+        intel_store.replace_indicators(engine, feed.id, [Indicator("domain", f"secret-of-{tenant}.example", 80, "amber")])
+        indicator_id = intel_store.search_indicators(engine, frozenset({tenant}), f"secret-of-{tenant}")[0][0].id
         search_id = saved_searches.save(engine, tenant, f"hunt of {tenant}", "EventID = 4625", "24h", 60,
                                         "high", "admin")
         objects[tenant] = {"alert_id": alert_ids[0], "case_id": case_id, "task_id": task_id,
                            "attachment_id": attachment_id, "tenant": tenant, "alerts": alert_ids,
                            "search_id": search_id, "user_id": user_id, "token_id": token_id,
                            "campaign_id": campaign.id, "proposal_id": proposal.id, "fmt": "csv",
-                           "run_id": run_id, "step_id": step_id, "kind": "early_warning"}
+                           "run_id": run_id, "step_id": step_id, "kind": "early_warning",
+                           "indicator_id": indicator_id}
     return seeded, objects
 
 
@@ -137,7 +143,7 @@ def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
 
 
 def _foreign_marker(tenant: str) -> list[str]:
-    return [tenant, tenant.upper(), f"secret of {tenant}"]
+    return [tenant, tenant.upper(), f"secret of {tenant}", f"secret-of-{tenant}"]
 
 
 @pytest.mark.parametrize("username", sorted(ROLES))

@@ -14,7 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hygie.web.api import accounts, alerts, cases, platform, search
 from hygie.web.context import ConsoleContext
 from hygie.web.security import LoginThrottle
-from hygie.web.views import account_pages, hunting_pages, pages, prepare_pages, respond_pages, triage_pages
+from hygie.web.views import (account_pages, hunting_pages, intel_pages, pages, prepare_pages, respond_pages,
+                             triage_pages)
 
 STATIC = Path(__file__).with_name("static")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -34,6 +35,7 @@ def console_app(context: ConsoleContext) -> FastAPI:
     app.include_router(account_pages.router)
     app.include_router(prepare_pages.router)
     app.include_router(respond_pages.router)
+    app.include_router(intel_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")
