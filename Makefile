@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test bench bench-serve lock clean
+.PHONY: install system-deps run test bench bench-serve bench-console screenshots lock clean
 
 # The install also compiles the engine kernel (setup.py, Cython): a change to it must rebuild.
 KERNEL := src/hygie/detect/sigma/kernel.py
@@ -18,13 +18,17 @@ $(STAMP): requirements.lock pyproject.toml setup.py $(KERNEL)
 
 install: $(STAMP)
 
-# Debian packages the tests use: Chromium (console browser tests) and poppler-utils
-# (pdftotext, to read the PDF reports back). Installed only where missing.
+# Debian packages the tests use: Chromium (console browser tests), poppler-utils (pdftotext,
+# to read the PDF reports back) and slapd + ldap-utils (a real LDAP directory for the response
+# connectors' tests). Installed only where missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBIAN_PACKAGES := chromium poppler-utils slapd ldap-utils
 system-deps:
-	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || \
-	  $(SUDO) apt-get install -y -q chromium poppler-utils >/dev/null 2>&1 || \
-	  ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium poppler-utils >/dev/null)
+	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 && \
+	  { command -v slapd || test -x /usr/sbin/slapd; } >/dev/null 2>&1 || \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(DEBIAN_PACKAGES) >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -q >/dev/null && \
+	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(DEBIAN_PACKAGES) >/dev/null)
 
 # `run` starts the monitoring service on the embedded default (SQLite + local spool) with a
 # demo tenant, replays the demo data set through its HTTP collector and prints the alerts;
@@ -42,6 +46,16 @@ bench: $(STAMP)
 # Windows rules; throughput and send-to-alert latency (needs ../shared).
 bench-serve: $(STAMP)
 	$(BIN)/python benchmarks/serve.py
+
+# The console over 1M events and 100k alerts of 20 hospitals (built once in $TMPDIR, then
+# reused): p50/p95 of the overview, the filtered queue, an alert's page and searches.
+bench-console: $(STAMP)
+	$(BIN)/python benchmarks/console.py
+
+# PNGs of the console's main pages (English and French, laptop and tablet) in screenshots/,
+# over the demo data, taken with Debian's Chromium (see system-deps).
+screenshots: $(STAMP) system-deps
+	$(BIN)/python tools/screenshots.py
 
 # Re-pin dependencies (needs network): writes requirements.lock with hashes.
 lock:

@@ -202,6 +202,45 @@ class EventStore:
                 return [_row_dict(row) for row in list(unique.values())[:limit]]
             fetch *= 4
 
+    def search_count(self, tenants: Sequence[str], query: str, since: datetime | None = None,
+                     until: datetime | None = None, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
+        """``search`` and ``count`` in one pass over the files: the matches' keys (tenant,
+        record key, moment, file) are kept once, counted, and the newest ``limit`` of them are
+        then read in full from the files that hold them only."""
+        compiled = self._compile(query)
+        if limit <= 0:
+            return [], self.count(tenants, query, since, until)
+        read = _READ.replace("union_by_name=true", "union_by_name=true, filename=true")
+        fetch = limit + 16
+        sql = (f"WITH m AS MATERIALIZED (SELECT tenant, record_key, {_MOMENT} AS moment, filename "
+               f"FROM {read} WHERE {{where}}) "
+               "SELECT NULL, NULL, NULL, (SELECT count(*) FROM (SELECT DISTINCT tenant, record_key FROM m)) "
+               "UNION ALL SELECT * FROM (SELECT tenant, record_key, filename, NULL FROM m "
+               "ORDER BY moment DESC, tenant, record_key LIMIT ?)")
+        rows = self._read(sql, tenants, compiled, since, until, [fetch])
+        if not rows:
+            return [], 0
+        total = next(int(r[3]) for r in rows if r[3] is not None)
+        keys = [(r[0], r[1], r[2]) for r in rows if r[3] is None]
+        if not keys:
+            return [], total
+        if len({(t, k) for t, k, _f in keys}) < limit and len(keys) == fetch:  # many copies: rare
+            return self.search(tenants, query, since, until, limit), total
+        holders = sorted({f for _t, _k, f in keys})
+        statement = (f"SELECT tenant, {_COLUMNS} FROM {_READ} WHERE record_key IN "
+                     f"({', '.join('?' for _ in keys)}) ORDER BY {_MOMENT} DESC, tenant, record_key")
+        wanted = {(t, k) for t, k, _f in keys}
+        try:
+            with self._cursor() as con:
+                full = con.execute(statement, [holders, *[k for _t, k, _f in keys]]).fetchall()
+        except duckdb.IOException:  # a file compacted away in between: the plain way
+            return self.search(tenants, query, since, until, limit), total
+        unique: dict[tuple[str, str], tuple] = {}
+        for row in full:
+            if (row[0], row[1]) in wanted:
+                unique.setdefault((row[0], row[1]), row)
+        return [_row_dict(row) for row in list(unique.values())[:limit]], total
+
     def count(self, tenants: Sequence[str], query: str, since: datetime | None = None,
               until: datetime | None = None) -> int:
         """How many distinct records of ``tenants`` match (duplicates counted once)."""

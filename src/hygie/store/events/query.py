@@ -364,7 +364,10 @@ def _compare(node: Compare, op: str, value: Value | None, out: CompiledQuery) ->
         return _time_compare(node, expr, op, value, out)
     if op in COMPARISONS and value.number is not None:
         target = expr if kind == NUMERIC else f"TRY_CAST({expr} AS DOUBLE)"
-        out.params.append(value.number)
+        # an integral number against an integer column stays an integer: DuckDB then compares
+        # the column as stored (no cast per row)
+        out.params.append(int(value.number) if kind == NUMERIC and value.number.is_integer() and abs(value.number) < 2**63
+                           else value.number)
         return f"coalesce({target} {op} ?, false)"
     text = expr if kind != NUMERIC else f"CAST({expr} AS VARCHAR)"
     out.params.append(value.text)

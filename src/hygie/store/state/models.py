@@ -70,7 +70,9 @@ class AlertRow(Base):
     event: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (
-        Index("alerts_tenant_time", "tenant_id", "last_seen"),
+        # covering for the overview's grouped counts and the queue's filters (SQLite reads no row)
+        Index("alerts_tenant_time", "tenant_id", "last_seen", "level", "status", "rule_id", "host"),
+        Index("alerts_time", "last_seen", "tenant_id", "level", "status", "rule_id", "host"),  # all hospitals
         Index("alerts_group", "tenant_id", "rule_id", "host", "status", "last_seen"),
         Index("alerts_tenant_status", "tenant_id", "status", "last_seen"),
     )

@@ -235,22 +235,38 @@ def overview(engine: Engine, tenants: Tenants, days: int = 7, tenant: str | None
         by_tenant = dict(session.execute(base(AlertRow.tenant_id, func.count()).group_by(AlertRow.tenant_id)).all())
         open_count = session.scalar(base(func.count()).where(AlertRow.status != "closed")) or 0
         by_day = sorted(session.execute(base(day, func.count()).group_by(day)).all())
-        top_rules = session.execute(base(AlertRow.rule_id, AlertRow.title, func.count().label("n"))
-                                    .group_by(AlertRow.rule_id, AlertRow.title)
-                                    .order_by(func.count().desc()).limit(10)).all()
+        # top rules and the tactic heat-map from one pass grouped by (rule, day), which the
+        # covering index answers; a rule's title and tags are read from its newest alert
+        per_rule_day = session.execute(base(AlertRow.rule_id, day, func.count(), func.max(AlertRow.id))
+                                       .group_by(AlertRow.rule_id, day)).all()
+        newest: dict[str, int] = {}
+        rule_total: Counter[str] = Counter()
+        for rule_id, _when, n, last_id in per_rule_day:
+            rule_total[rule_id] += n
+            newest[rule_id] = max(newest.get(rule_id, 0), last_id)
+        facts: dict[str, tuple[str, list[str]]] = {}
+        ids = sorted(newest.values())
+        for start in range(0, len(ids), 500):
+            for rule_id, title, tags in session.execute(select(AlertRow.rule_id, AlertRow.title, AlertRow.tags)
+                                                        .where(AlertRow.id.in_(ids[start:start + 500]))):
+                facts[rule_id] = (title, list(tags or []))
+        top_rules = [(r, facts[r][0], n) for r, n in sorted(rule_total.items(), key=lambda x: (-x[1], x[0]))[:10]]
         top_hosts = session.execute(base(AlertRow.host, func.count()).where(AlertRow.host.is_not(None))
                                     .group_by(AlertRow.host).order_by(func.count().desc()).limit(10)).all()
         tactics: dict[str, Counter[str]] = {name: Counter() for name in TACTICS}
-        for tags, when, n in session.execute(base(AlertRow.tags, day, func.count())
-                                             .group_by(AlertRow.rule_id, AlertRow.tags, day)):
-            for tag in tags or []:
+        for rule_id, when, n, _last in per_rule_day:
+            for tag in facts[rule_id][1]:
                 name = tag.removeprefix("attack.").replace("-", "_")
                 if name in tactics:
                     tactics[name][when] += n
         quarantined = session.scalar(scoped(select(func.count()).select_from(QuarantinedRecord)
                                             .where(QuarantinedRecord.received >= since),
                                             QuarantinedRecord.tenant_id, tenants)) or 0
+    counted = {str(d): n for d, n in by_day}
+    today = datetime.now(timezone.utc).date()
+    every_day = [(str(today - timedelta(days=back)), 0) for back in range(days, -1, -1)]
     return Overview(days, sum(by_level.values()), open_count, by_level, by_tenant,
-                    [(str(d), n) for d, n in by_day], [(r, t, n) for r, t, n in top_rules],
+                    [(d, counted.get(d, 0)) for d, _zero in every_day],  # days without alerts: 0
+                    [(r, t, n) for r, t, n in top_rules],
                     [(h, n) for h, n in top_hosts], {k: dict(v) for k, v in tactics.items()},
                     quarantined)

@@ -94,8 +94,11 @@ def run_search(request: Request, who: Principal, q: str, since: str | None, unti
     if not tenants:
         return [], 0
     try:
-        rows = events.search(tenants, q, start, end, limit)
-        total = events.count(tenants, q, start, end) if with_count else len(rows)
+        if with_count:
+            rows, total = events.search_count(tenants, q, start, end, limit)
+        else:
+            rows = events.search(tenants, q, start, end, limit)
+            total = len(rows)
     except QueryError as exc:
         raise HTTPException(400, f"{exc}: {exc.pointer(q)}") from None
     return rows, total

@@ -30,7 +30,7 @@ def search_page(request: Request, q: str = Query("", max_length=10_000), since: 
     rows, total, error = [], 0, ""
     if q:
         try:
-            rows, total = run_search(request, who, q, since or None, until or None, tenant or None, 200)
+            rows, total = run_search(request, who, q, since or None, until or None, tenant or None, 100)
         except HTTPException as exc:
             if exc.status_code != 400:
                 raise
