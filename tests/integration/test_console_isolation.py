@@ -62,6 +62,8 @@ BODIES = {
     ("POST", "/cases/{case_id:int}/nis2"): {"action": "flag"},
     ("POST", "/cases/{case_id:int}/services"): {"service": "Urgences", "status": "down"},
     ("POST", "/intel/indicators/{indicator_id:int}/expire"): {},
+    ("POST", "/responses/policy"): {"tenant": "FOREIGN_TENANT", "action": "auto", "name": "email.send",
+                                    "allowed": "true"},
     ("POST", "/rules/switch"): {"tenant": "FOREIGN_TENANT", "scope": "rule", "target": "rule-0", "enabled": "false"},
     ("POST", "/alerts/{alert_id:int}/status"): {"status": "acknowledged"},
     ("POST", "/alerts/{alert_id:int}/assign"): {"assignee": "x"},
@@ -76,7 +78,7 @@ BODIES = {
 }
 LIST_ROUTES_WITH_TENANT = {"/api/v1/alerts", "/api/v1/cases", "/api/v1/overview", "/api/v1/rules", "/",
                            "/alerts", "/alerts/rows", "/api/v1/search", "/api/v1/search/export", "/search",
-                           "/rules", "/prepare", "/kpis"}
+                           "/rules", "/prepare", "/kpis", "/responses/policy"}
 # no object of another tenant in play: a role that may not is refused (only admins create users)
 ROLE_REFUSED = {("POST", "/api/v1/users"), ("POST", "/admin/users")}
 STREAMS = {"/api/v1/alerts/stream"}  # endless: read in test_the_live_stream_is_scoped

@@ -83,3 +83,31 @@ def test_care_services_status_gives_the_recovery_time(tmp_path) -> None:
     assert re.search(r"<td>Urgences</td><td>up</td>", page) and " h</td>" in page
     bad = hospital.post(f"/cases/{case_id}/services", data={"csrf_token": csrf, "service": "Urgences", "status": "on fire"})
     assert bad.status_code == 422
+
+
+def test_the_response_policy_page(tmp_path) -> None:
+    seeded, app, case_id = _setup(tmp_path)
+    analyst, csrf = _login(app, "analyst", case_id)
+
+    def change(**fields: str) -> int:
+        return analyst.post("/responses/policy", data={"csrf_token": csrf, "tenant": "chu-nord", **fields},
+                            follow_redirects=False).status_code
+
+    assert change(action="auto", name="email.send", allowed="true") == 303
+    assert change(action="trigger", playbook="fiches_reflexes", min_severity="critical") == 303
+    assert change(action="trigger", playbook="fiches_reflexes") == 409  # a rule or a severity
+    assert change(action="secret", name="smtp-password", value="Tr0ub4dor&3") == 303
+    page = analyst.get("/responses/policy").text
+    assert "smtp-password" in page and "Tr0ub4dor&3" not in page
+    assert re.search(r"<code>email.send</code></td><td>[^<]*</td>\s*<td>automatic", page)
+    assert "severity at least critical" in page
+    logged = [(e.action, str(e.detail)) for e in audit.entries(seeded.context.engine, ["chu-nord"])]
+    assert any(a == "respond.secret.set" for a, _d in logged) and not any("Tr0ub4dor" in d for _a, d in logged)
+    trigger_id = re.search(r'name="trigger_id" value="(\d+)"', page).group(1)  # type: ignore[union-attr]
+    assert change(action="untrigger", trigger_id=trigger_id) == 303
+    assert change(action="forget", name="smtp-password") == 303
+    assert "smtp-password" not in analyst.get("/responses/policy").text
+    hospital, hospital_csrf = _login(app, "hospital", case_id)
+    assert hospital.post("/responses/policy", data={"csrf_token": hospital_csrf, "tenant": "chu-nord",
+                                                    "action": "auto", "name": "ldap.disable_user",
+                                                    "allowed": "true"}).status_code == 403

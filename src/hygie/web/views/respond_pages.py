@@ -172,3 +172,69 @@ def responses(request: Request, who: Principal = Depends(principal)) -> Response
     engine = request.app.state.context.engine
     return render(request, "responses.html", waiting=runs.pending_approvals(engine, who.tenants),
                   deadlines=nis2.open_deadlines(engine, who.tenants))
+
+
+def _policy_tenant(request: Request, who: Principal, tenant: str) -> str:
+    from hygie.store.state.store import StateStore
+    tenants = [t for t in StateStore(request.app.state.context.engine).tenants() if who.sees(t)]
+    chosen = tenant or (tenants[0] if tenants else "")
+    if not chosen or chosen not in tenants:
+        raise HTTPException(404, "no such tenant")
+    return chosen
+
+
+@router.get("/responses/policy", response_class=HTMLResponse)
+def policy_page(request: Request, tenant: str = Query("", max_length=64), who: Principal = Depends(principal)) -> Response:
+    """Per hospital: the actions that run without an analyst's approval, the triggers that
+    start playbooks on new alerts, and the names (never the values) of connector secrets."""
+    from hygie.respond import policy
+    from hygie.respond.connectors.registry import ACTIONS
+    from hygie.store.state.store import StateStore
+    chosen = _policy_tenant(request, who, tenant)
+    engine = request.app.state.context.engine
+    kit = toolkit(request)
+    return render(request, "policy.html", tenant=chosen,
+                  tenants=[t for t in StateStore(engine).tenants() if who.sees(t)],
+                  actions=sorted(ACTIONS.values(), key=lambda a: a.name),
+                  auto=policy.allowed_actions(engine, who.tenants, chosen),
+                  triggers=[t for t in policy.list_triggers(engine, who.tenants) if t.tenant_id == chosen],
+                  playbooks={p.id: p.text("fr" if request.cookies.get("lang") == "fr" else "en")[0]
+                             for p in kit.library.playbooks.values()},
+                  secrets=kit.secrets.names(chosen) if kit.secrets else [],
+                  levels=("low", "medium", "high", "critical"))
+
+
+@router.post("/responses/policy")
+async def policy_change(request: Request, who: Principal = Depends(principal)) -> Response:
+    """``action``: auto (allow or not an action without approval), trigger, untrigger,
+    secret (set a connector secret), forget (delete one). Analysts and admins; audited."""
+    from hygie.respond import policy
+    from hygie.respond.secrets import SecretError
+    form = await _form(request)
+    chosen = _policy_tenant(request, who, form.get("tenant", ""))
+    require(who, "case.write")
+    engine = request.app.state.context.engine
+    action = form.get("action")
+    try:
+        if action == "auto":
+            policy.set_auto(engine, who.tenants, chosen, form.get("name", ""), form.get("allowed") == "true", who.actor)
+        elif action == "trigger":
+            policy.add_trigger(engine, who.tenants, chosen, form.get("playbook", ""), who.actor,
+                               rule_id=form.get("rule_id") or None, min_severity=form.get("min_severity") or None)
+        elif action == "untrigger":
+            if not policy.remove_trigger(engine, frozenset({chosen}), int(form.get("trigger_id", "0") or 0),
+                                         who.actor):
+                raise HTTPException(404, "no such trigger")
+        elif action == "secret":
+            secrets = toolkit(request).secrets
+            assert secrets is not None
+            secrets.set(chosen, form.get("name", "").strip(), form.get("value", ""), who.actor)
+        elif action == "forget":
+            secrets = toolkit(request).secrets
+            if secrets is None or not secrets.delete(chosen, form.get("name", ""), who.actor):
+                raise HTTPException(404, "no such secret")
+        else:
+            raise HTTPException(422, "unknown action")
+    except (policy.PolicyError, SecretError, ValueError) as exc:
+        raise HTTPException(409, str(exc)) from None
+    return RedirectResponse(f"/responses/policy?tenant={chosen}", status_code=303)
