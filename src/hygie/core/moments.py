@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import overload
 
 from hygie.core.event import parse_time
 
@@ -26,3 +27,15 @@ def parse_moment(text: str, now: datetime | None = None) -> datetime:
     if moment is None:
         raise ValueError(f"{text!r} is neither a duration (30m, 2h, 7d, 1w) nor an ISO 8601 time")
     return moment
+
+
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored time made aware: SQLite gives naive datetimes back (they were written as UTC),
+    PostgreSQL aware ones. ``None`` stays ``None``."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)

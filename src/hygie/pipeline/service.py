@@ -202,9 +202,9 @@ class Service:
                 self.maintain_events()
             if time.monotonic() >= next_hunts:
                 next_hunts = time.monotonic() + HUNT_CHECK_S
-                self.run_hunts()
+                self.run_periodic()
 
-    def run_hunts(self) -> int:
+    def run_periodic(self) -> int:
         """Scheduled hunts (saved searches with a period) whose time has come, then the other
         periodic jobs the faces registered (``periodic``: playbook triggers, say)."""
         raised = 0

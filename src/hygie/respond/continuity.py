@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from hygie.core.moments import as_utc as _utc
 from hygie.store.state import audit
 from hygie.store.state.models_cases import Case, CaseEntry
 from hygie.store.state.models_respond import CareServiceStatus
@@ -31,10 +32,6 @@ class ServiceSummary:
     recovery_seconds: float | None  # first_impact -> recovered
     down_seconds: float
     degraded_seconds: float
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def set_status(engine: Engine, tenants: Tenants, case_id: int, service: str, status: str, actor: str,

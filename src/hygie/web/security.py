@@ -20,6 +20,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from hygie.store.state.access import Principal
+from hygie.store.state.store import StateStore
 
 SESSION_COOKIE = "hygie_session"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -119,3 +120,17 @@ def check_tenant(principal: Principal, tenant: str | None) -> None:
     """A tenant named in a filter must be one the caller sees (404: it does not exist for them)."""
     if tenant is not None and not principal.sees(tenant):
         raise HTTPException(404, "no such tenant")
+
+
+def visible_tenants(request: Request, who: Principal) -> list[str]:
+    """The tenants the caller sees, in order (for tenant pickers and searches over all)."""
+    return [t for t in StateStore(request.app.state.context.engine).tenants() if who.sees(t)]
+
+
+def chosen_tenant(request: Request, who: Principal, tenant: str) -> str:
+    """The named tenant, or the caller's first; 404 when it is not one the caller sees."""
+    tenants = visible_tenants(request, who)
+    chosen = tenant or (tenants[0] if tenants else "")
+    if not chosen or chosen not in tenants:
+        raise HTTPException(404, "no such tenant")
+    return chosen

@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from hygie.core.moments import as_utc as _utc
 from hygie.store.state import audit
 from hygie.store.state.models import Tenant
 from hygie.store.state.models_access import ROLES, ApiToken, Membership, User, WebSession
@@ -54,10 +55,6 @@ class Principal:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _sha(secret: str) -> str:

@@ -15,14 +15,10 @@ import orjson
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from hygie.core.moments import as_utc as _utc
 from hygie.store.state.models_audit import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes: they were written as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def entry_hash(prev_hash: str, seq: int, created: datetime, tenant_id: str | None, actor: str,

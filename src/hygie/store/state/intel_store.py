@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from hygie.core.moments import as_utc as _aware
 from hygie.store.state.models_cases import Case, Observable
 from hygie.store.state.models_intel import IntelFeed, IntelIndicator, IntelSharing, IntelSighting
 from hygie.store.state.scope import Tenants, scoped, visible
@@ -373,11 +374,6 @@ def case_observables(engine: Engine, tenants: Tenants, case_id: int
         rows = session.execute(scoped(select(Observable.kind, Observable.value).where(
             Observable.case_id == case_id), Observable.tenant_id, tenants).order_by(Observable.id))
         return case.tenant_id, case.title, [(kind, value) for kind, value in rows]
-
-
-def _aware(when: datetime) -> datetime:
-    """SQLite gives naive datetimes back: they were stored as UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _now() -> datetime:

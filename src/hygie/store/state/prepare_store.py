@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from hygie.core.moments import as_utc as utc
 from hygie.store.state.models import AlertRow, Tenant
 from hygie.store.state.models_prepare import (AssessmentAnswer, AssessmentCampaign,
                                               AssessmentEvidence, AssessmentProposal)
@@ -43,13 +44,6 @@ class AlertTiming:
     status: str
     acknowledged: datetime | None
     closed: datetime | None
-
-
-def utc(moment: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes (stored as UTC), PostgreSQL aware ones: make both aware."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 class PrepareStore:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from hygie.core.moments import as_utc as _utc
 from hygie.store.state import audit
 from hygie.store.state.models import AlertRow
 from hygie.store.state.models_cases import TenantRuleSetting
@@ -63,10 +64,6 @@ def rule_hits(engine: Engine, tenants: Tenants) -> dict[str, tuple[int, datetime
                                              func.max(AlertRow.last_seen)),
                                       AlertRow.tenant_id, tenants).group_by(AlertRow.rule_id))
         return {rule_id: (int(n or 0), _utc(last)) for rule_id, n, last in rows}
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class DisabledRules:

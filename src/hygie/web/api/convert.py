@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timezone
 
+from hygie.core.moments import as_utc as utc
 from hygie.respond.cases import CaseView
 from hygie.store.state.models import AlertRow
 from hygie.store.state.models_cases import Case
 from hygie.web.api.schemas import (AlertOut, AttachmentOut, CaseDetail, CaseOut, EntryOut,
                                    ObservableOut, TaskOut)
-
-
-def utc(moment):  # type: ignore[no-untyped-def]
-    """SQLite gives naive datetimes back; they were written as UTC."""
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def alert_out(row: AlertRow) -> AlertOut:

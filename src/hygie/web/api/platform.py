@@ -14,7 +14,7 @@ from hygie.store.state.rule_settings import rule_hits, set_enabled, settings_for
 from hygie.store.state.store import StateStore
 from hygie.web.api.convert import utc
 from hygie.web.api.schemas import ERROR_RESPONSES, Me
-from hygie.web.security import check_tenant, principal, require
+from hygie.web.security import visible_tenants, check_tenant, principal, require
 
 router = APIRouter(tags=["platform"], responses=ERROR_RESPONSES)
 
@@ -89,7 +89,7 @@ def me(who: Principal = Depends(principal)) -> Me:
 
 @router.get("/tenants", response_model=list[str])
 def tenants(request: Request, who: Principal = Depends(principal)) -> list[str]:
-    return [t for t in StateStore(request.app.state.context.engine).tenants() if who.sees(t)]
+    return visible_tenants(request, who)
 
 
 @router.get("/overview", response_model=OverviewOut)

@@ -23,7 +23,7 @@ from hygie.store.state.access import Principal
 from hygie.store.state.store import StateStore
 from hygie.web.api.convert import utc
 from hygie.web.api.schemas import ERROR_RESPONSES, Created, PathId
-from hygie.web.security import check_tenant, principal, require
+from hygie.web.security import visible_tenants, check_tenant, principal, require
 
 router = APIRouter(tags=["search"], responses=ERROR_RESPONSES)
 EXPORT_LIMIT = 100_000
@@ -71,7 +71,7 @@ def tenants_in_scope(request: Request, who: Principal, tenant: str | None) -> li
     check_tenant(who, tenant)
     if tenant:
         return [tenant]
-    return [t for t in StateStore(request.app.state.context.engine).tenants() if who.sees(t)]
+    return visible_tenants(request, who)
 
 
 def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:

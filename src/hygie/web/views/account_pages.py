@@ -10,14 +10,14 @@ from hygie.store.state.access import ROLES, Principal
 from hygie.store.state.store import StateStore
 from hygie.web.api import accounts
 from hygie.web.api.schemas import PathId
-from hygie.web.security import principal, require
+from hygie.web.security import visible_tenants, principal, require
 from hygie.web.views.render import render
 
 router = APIRouter(include_in_schema=False)
 
 
 def _account(request: Request, who: Principal, secret: str = "", error: str = "", status: int = 200) -> Response:
-    tenants = [t for t in StateStore(request.app.state.context.engine).tenants() if who.sees(t)]
+    tenants = visible_tenants(request, who)
     return render(request, "account.html", status_code=status, tokens=accounts.list_tokens(request, who),
                   tenants=tenants, roles=ROLES[ROLES.index(who.role):], secret=secret, error=error)
 

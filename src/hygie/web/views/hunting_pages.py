@@ -9,18 +9,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hygie.store.state import saved_searches
 from hygie.store.state.access import Principal
 from hygie.store.state.rule_settings import rule_hits, set_enabled, settings_for
-from hygie.store.state.store import StateStore
 from hygie.web.api.schemas import PathId
-from hygie.web.api.search import run_search
-from hygie.web.security import principal, require
+from hygie.web.api.search import SavedSearchIn, delete_saved, run_search, save
+from hygie.web.security import visible_tenants as _tenants, principal, require
 from hygie.web.views.render import render
 
 router = APIRouter(include_in_schema=False)
 LEVELS = ("informational", "low", "medium", "high", "critical")
-
-
-def _tenants(request: Request, who: Principal) -> list[str]:
-    return [t for t in StateStore(request.app.state.context.engine).tenants() if who.sees(t)]
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -46,7 +41,6 @@ def save_search(request: Request, tenant: str = Form(..., max_length=64), name: 
                 q: str = Form(..., max_length=10_000), since: str = Form("24h", max_length=40),
                 every_minutes: str = Form(""), level: str = Form("medium"),
                 who: Principal = Depends(principal)) -> Response:
-    from hygie.web.api.search import SavedSearchIn, save
     try:
         body = SavedSearchIn(tenant=tenant, name=name, query=q, since=since, level=level,  # type: ignore[arg-type]
                              every_minutes=int(every_minutes) if every_minutes.strip() else None)
@@ -58,7 +52,6 @@ def save_search(request: Request, tenant: str = Form(..., max_length=64), name: 
 
 @router.post("/search/{search_id:int}/delete")
 def delete_search(request: Request, search_id: PathId, who: Principal = Depends(principal)) -> Response:
-    from hygie.web.api.search import delete_saved
     delete_saved(request, search_id, who)
     return RedirectResponse("/search", status_code=303)
 

@@ -27,9 +27,8 @@ from hygie.prepare.scoring import check_value
 from hygie.prepare.telemetry import EventStoreTelemetry
 from hygie.store.state.access import Principal
 from hygie.store.state.prepare_store import NotFound, PrepareStore
-from hygie.store.state.store import StateStore
 from hygie.web.api.schemas import PathId
-from hygie.web.security import principal, require
+from hygie.web.security import chosen_tenant as _tenant, visible_tenants as _visible, principal, require
 from hygie.web.views.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -44,18 +43,6 @@ def _catalog(data_dir: Path) -> Catalog:
 def _store(request: Request) -> PrepareStore:
     context = request.app.state.context
     return PrepareStore(context.engine, context.data_dir / "evidence")
-
-
-def _visible(request: Request, who: Principal) -> list[str]:
-    return [t for t in StateStore(request.app.state.context.engine).tenants() if who.sees(t)]
-
-
-def _tenant(request: Request, who: Principal, tenant: str) -> str:
-    tenants = _visible(request, who)
-    chosen = tenant or (tenants[0] if tenants else "")
-    if not chosen or chosen not in tenants:
-        raise HTTPException(404, "no such tenant")
-    return chosen
 
 
 def _campaign(request: Request, tenant: str, campaign_id: int):  # type: ignore[no-untyped-def]

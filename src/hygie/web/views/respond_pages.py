@@ -21,7 +21,7 @@ from hygie.respond.secrets import SecretStore, load_key
 from hygie.respond.settings import load_settings
 from hygie.store.state.access import Principal
 from hygie.web.api.schemas import PathId
-from hygie.web.security import principal, require
+from hygie.web.security import chosen_tenant, visible_tenants, principal, require
 from hygie.web.views.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -174,27 +174,17 @@ def responses(request: Request, who: Principal = Depends(principal)) -> Response
                   deadlines=nis2.open_deadlines(engine, who.tenants))
 
 
-def _policy_tenant(request: Request, who: Principal, tenant: str) -> str:
-    from hygie.store.state.store import StateStore
-    tenants = [t for t in StateStore(request.app.state.context.engine).tenants() if who.sees(t)]
-    chosen = tenant or (tenants[0] if tenants else "")
-    if not chosen or chosen not in tenants:
-        raise HTTPException(404, "no such tenant")
-    return chosen
-
-
 @router.get("/responses/policy", response_class=HTMLResponse)
 def policy_page(request: Request, tenant: str = Query("", max_length=64), who: Principal = Depends(principal)) -> Response:
     """Per hospital: the actions that run without an analyst's approval, the triggers that
     start playbooks on new alerts, and the names (never the values) of connector secrets."""
     from hygie.respond import policy
     from hygie.respond.connectors.registry import ACTIONS
-    from hygie.store.state.store import StateStore
-    chosen = _policy_tenant(request, who, tenant)
+    chosen = chosen_tenant(request, who, tenant)
     engine = request.app.state.context.engine
     kit = toolkit(request)
     return render(request, "policy.html", tenant=chosen,
-                  tenants=[t for t in StateStore(engine).tenants() if who.sees(t)],
+                  tenants=visible_tenants(request, who),
                   actions=sorted(ACTIONS.values(), key=lambda a: a.name),
                   auto=policy.allowed_actions(engine, who.tenants, chosen),
                   triggers=[t for t in policy.list_triggers(engine, who.tenants) if t.tenant_id == chosen],
@@ -211,7 +201,7 @@ async def policy_change(request: Request, who: Principal = Depends(principal)) -
     from hygie.respond import policy
     from hygie.respond.secrets import SecretError
     form = await _form(request)
-    chosen = _policy_tenant(request, who, form.get("tenant", ""))
+    chosen = chosen_tenant(request, who, form.get("tenant", ""))
     require(who, "case.write")
     engine = request.app.state.context.engine
     action = form.get("action")

@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from hygie.respond import cases
 from hygie.store.state import triage
 from hygie.store.state.access import Principal
-from hygie.store.state.store import StateStore
 from hygie.web.api.alerts import alert_filter, attack_links
 from hygie.web.api.schemas import Id, PathId
-from hygie.web.security import principal, require
+from hygie.web.security import visible_tenants, principal, require
+from hygie.web.i18n import language_of
 from hygie.web.views.render import render
+from hygie.web.views.respond_pages import case_response
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,7 +35,7 @@ def alert_queue(request: Request, flt: triage.AlertFilter = Depends(alert_filter
     if flt.tenant and not who.sees(flt.tenant):
         raise HTTPException(404, "no such tenant")
     rows, total = triage.list_alerts(_engine(request), who.tenants, flt)
-    tenants = [t for t in StateStore(_engine(request)).tenants() if who.sees(t)]
+    tenants = visible_tenants(request, who)
     query = request.url.query
     return render(request, "alerts.html", rows=rows, total=total, flt=flt, tenants=tenants,
                   levels=triage.LEVELS, statuses=triage.STATUSES, reasons=triage.CLOSE_REASONS,
@@ -155,8 +156,6 @@ def case_page(request: Request, case_id: PathId, who: Principal = Depends(princi
     view = cases.get_case(_engine(request), who.tenants, case_id)
     if view is None:
         raise HTTPException(404, f"no case {case_id}")
-    from hygie.web.i18n import language_of
-    from hygie.web.views.respond_pages import case_response
     return render(request, "case.html", v=view, c=view.case, severities=cases.SEVERITIES,
                   statuses=cases.CASE_STATUSES, reasons=cases.CLOSE_REASONS,
                   r=case_response(request, who, case_id, language_of(request)))
