@@ -16,8 +16,12 @@ from datetime import date
 from pathlib import Path
 
 _SAFE_TENANT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_PART = re.compile(r"(?:part|merged)-\d+-[0-9a-f]+\.parquet")
+_PART = re.compile(r"(?:part|merged)-\d+-[0-9a-f]+(?:\.f2)?\.parquet")
 TEMP_PREFIX = ".tmp-"
+# Files of format 2 also hold the most searched fields in columns of their own (``.f2`` in
+# the name, so a reader knows before opening one); files written before it hold them only in
+# the JSON of all fields, and compaction rewrites them in format 2.
+FORMAT2_SUFFIX = ".f2.parquet"
 
 
 def tenant_dir_name(tenant: str) -> str:
@@ -42,7 +46,12 @@ def tenant_from_dir_name(name: str) -> str | None:
 
 
 def new_part_name(prefix: str = "part") -> str:
-    return f"{prefix}-{time.time_ns()}-{uuid.uuid4().hex[:12]}.parquet"
+    return f"{prefix}-{time.time_ns()}-{uuid.uuid4().hex[:12]}{FORMAT2_SUFFIX}"
+
+
+def has_field_columns(path: Path) -> bool:
+    """Whether a stored file is of format 2 (see ``FORMAT2_SUFFIX``)."""
+    return path.name.endswith(FORMAT2_SUFFIX)
 
 
 def new_temp_name() -> str:

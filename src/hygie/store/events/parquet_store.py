@@ -44,7 +44,8 @@ except ImportError:  # not POSIX: compaction and retention are serialised per pr
 from hygie.core.event import parse_time
 from hygie.store.events import layout
 from hygie.store.events.layout import Partition
-from hygie.store.events.query import CompiledQuery, QueryError, compile_query, naive_utc
+from hygie.store.events.query import (FIELD_COLUMNS, CompiledQuery, QueryError, compile_query, field_column,
+                                      naive_utc)
 from hygie.store.events.retention import RemovedPartition, RetentionReport, plan_retention
 
 log = logging.getLogger("hygie.store.events")
@@ -57,7 +58,7 @@ READ_RETRIES = 5  # a file compacted or expired under a reader: list again, this
 _EPOCH = datetime(1970, 1, 1)
 _MAX_EVENT_YEAR = 9999
 
-_WRITE_SQL = """COPY (SELECT
+_ROWS_SQL = """SELECT
     unnest(?::VARCHAR[]) AS record_key,
     make_timestamp(unnest(?::BIGINT[])) AS received,
     make_timestamp(unnest(?::BIGINT[])) AS time,
@@ -68,12 +69,26 @@ _WRITE_SQL = """COPY (SELECT
     unnest(?::VARCHAR[]) AS channel,
     unnest(?::VARCHAR[]) AS fields,
     unnest(?::VARCHAR[]) AS raw,
-    unnest(?::BOOLEAN[]) AS raw_base64
-) TO ? (FORMAT parquet, COMPRESSION zstd)"""
+    unnest(?::BOOLEAN[]) AS raw_base64"""
 _COLUMNS = ("record_key, received, time, host, source, kind, event_id, channel, fields, raw, "
             "raw_base64")
 _READ = ("read_parquet(?, hive_partitioning=true, hive_types={'tenant': VARCHAR, 'day': DATE}, "
          "union_by_name=true)")
+_READ_NAMED = _READ.replace("union_by_name=true", "union_by_name=true, filename=true")
+# The columns of format 2 computed from the JSON of all fields, by the very function a search
+# of the JSON uses (so both give the same answers): on writing, and when compaction upgrades
+# the files of format 1.
+_PATHS = "[" + ", ".join("'$.\"" + name + "\"'" for name in FIELD_COLUMNS) + "]"
+_FIELD_COLUMNS_SQL = ", ".join(f"_f[{i}] AS {field_column(name)}" for i, name in enumerate(FIELD_COLUMNS, 1))
+
+
+def _with_field_columns(select: str) -> str:
+    """``select``'s rows with the field columns of format 2 added."""
+    return (f"SELECT * EXCLUDE (_f), {_FIELD_COLUMNS_SQL} FROM "
+            f"(SELECT *, json_extract_string(fields, {_PATHS}) AS _f FROM ({select}))")
+
+
+_WRITE_SQL = f"COPY ({_with_field_columns(_ROWS_SQL)}) TO ? (FORMAT parquet, COMPRESSION zstd)"
 # When an event happened, for --since/--until, the order and the day partition: its own time,
 # unless absent or more than FUTURE_SLACK after its receive time (a wrong clock).
 _MOMENT = "CASE WHEN time IS NULL OR time > received + INTERVAL 1 DAY THEN received ELSE time END"
@@ -126,6 +141,9 @@ class EventStore:
         self._db: duckdb.DuckDBPyConnection | None = duckdb.connect(":memory:", config={
             "memory_limit": memory_limit, "temp_directory": str(spill),
             "autoinstall_known_extensions": False})
+        # Stored files never change (a new name for every write), so their footers can be kept
+        # between searches: a search over a week of 20 hospitals opens some 140 files.
+        self._db.execute("SET parquet_metadata_cache = true")
         self._maintenance = threading.Lock()
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -190,7 +208,7 @@ class EventStore:
         # Copies of a record have the same time and key, so they sort side by side: the newest
         # rows are read with DuckDB's cheap top-N (no dedup over every match), copies dropped
         # here, and more rows read only in the rare case copies left fewer than ``limit``.
-        sql = (f"SELECT tenant, {_COLUMNS} FROM {_READ} WHERE {{where}} "
+        sql = (f"SELECT tenant, {_COLUMNS} FROM {{source}} "
                f"ORDER BY {_MOMENT} DESC, tenant, record_key LIMIT ?")
         fetch = limit + 16
         while True:
@@ -210,14 +228,13 @@ class EventStore:
         compiled = self._compile(query)
         if limit <= 0:
             return [], self.count(tenants, query, since, until)
-        read = _READ.replace("union_by_name=true", "union_by_name=true, filename=true")
         fetch = limit + 16
         sql = (f"WITH m AS MATERIALIZED (SELECT tenant, record_key, {_MOMENT} AS moment, filename "
-               f"FROM {read} WHERE {{where}}) "
+               "FROM {source}) "
                "SELECT NULL, NULL, NULL, (SELECT count(*) FROM (SELECT DISTINCT tenant, record_key FROM m)) "
                "UNION ALL SELECT * FROM (SELECT tenant, record_key, filename, NULL FROM m "
                "ORDER BY moment DESC, tenant, record_key LIMIT ?)")
-        rows = self._read(sql, tenants, compiled, since, until, [fetch])
+        rows = self._read(sql, tenants, compiled, since, until, [fetch], named=True)
         if not rows:
             return [], 0
         total = next(int(r[3]) for r in rows if r[3] is not None)
@@ -245,7 +262,7 @@ class EventStore:
               until: datetime | None = None) -> int:
         """How many distinct records of ``tenants`` match (duplicates counted once)."""
         compiled = self._compile(query)
-        sql = f"SELECT count(*) FROM (SELECT DISTINCT tenant, record_key FROM {_READ} WHERE {{where}})"
+        sql = "SELECT count(*) FROM (SELECT DISTINCT tenant, record_key FROM {source})"
         rows = self._read(sql, tenants, compiled, since, until, [])
         return int(rows[0][0]) if rows else 0
 
@@ -256,10 +273,11 @@ class EventStore:
     def size_bytes(self) -> int:
         return sum(p.bytes for p in layout.partitions(self.root))
 
-    def _compile(self, query: str) -> CompiledQuery:
-        compiled = compile_query(query)
+    def _compile(self, query: str) -> tuple[CompiledQuery, CompiledQuery]:
+        """``query`` for files of format 2 and for older ones; its regular expressions checked."""
+        compiled = compile_query(query, field_columns=True), compile_query(query)
         with self._cursor() as con:
-            for pattern, position in compiled.regexes:
+            for pattern, position in compiled[0].regexes:
                 try:
                     con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
                 except duckdb.Error as exc:
@@ -267,8 +285,12 @@ class EventStore:
                                      f"{str(exc).splitlines()[0]}", position) from None
         return compiled
 
-    def _read(self, sql: str, tenants: Sequence[str], compiled: CompiledQuery,
-              since: datetime | None, until: datetime | None, tail: list[Any]) -> list[tuple]:
+    def _read(self, sql: str, tenants: Sequence[str], compiled: tuple[CompiledQuery, CompiledQuery],
+              since: datetime | None, until: datetime | None, tail: list[Any], *,
+              named: bool = False) -> list[tuple]:
+        """Run ``sql`` over the matching rows, its ``{source}``: the files of format 2 read with
+        the field columns, older files with the JSON (each branch reads only the columns it
+        needs), ``named`` adding each row's file name."""
         wanted = sorted(set(tenants))
         if not wanted:
             return []
@@ -281,19 +303,23 @@ class EventStore:
         if until is not None:
             where.append(f"{_MOMENT} < ?")
             params.append(naive_utc(until))
-        where.append(compiled.where)
-        params.extend(compiled.params)
-        statement = sql.replace("{where}", " AND ".join(where))
         first = naive_utc(since).date() if since else None
         last = naive_utc(until).date() if until else None
+        read = _READ_NAMED if named else _READ
         for attempt in range(READ_RETRIES + 1):
-            files = [str(f) for p in layout.partitions(self.root, wanted, first, last)
-                     for f in p.files]
-            if not files:
+            files = [f for p in layout.partitions(self.root, wanted, first, last) for f in p.files]
+            branches, values = [], []
+            for query, group in zip(compiled, ([f for f in files if layout.has_field_columns(f)],
+                                               [f for f in files if not layout.has_field_columns(f)])):
+                if group:
+                    branches.append(f"SELECT * FROM {read} WHERE {' AND '.join([*where, query.where])}")
+                    values += [[str(f) for f in group], *params, *query.params]
+            if not branches:
                 return []
+            statement = sql.replace("{source}", "(" + " UNION ALL BY NAME ".join(branches) + ")")
             try:
                 with self._cursor() as con:
-                    return con.execute(statement, [files, *params, *tail]).fetchall()
+                    return con.execute(statement, [*values, *tail]).fetchall()
             except duckdb.IOException:
                 if attempt == READ_RETRIES:
                     raise
@@ -303,8 +329,9 @@ class EventStore:
     # -- maintenance ---------------------------------------------------------------------------
     def compact(self, now: datetime | None = None) -> CompactionReport:
         """Merge each partition's small files, dropping duplicate records: past days down to
-        one file, today's once it has more than ``compact_files``. Skipped (empty report) while
-        another process or thread is compacting or expiring."""
+        one file, today's once it has more than ``compact_files``; files of format 1 are
+        rewritten in format 2 on the way. Skipped (empty report) while another process or
+        thread is compacting or expiring."""
         report = CompactionReport()
         if self.read_only:
             return report
@@ -314,7 +341,9 @@ class EventStore:
                 return report
             for part in layout.partitions(self.root):
                 small = [f for f, size in zip(part.files, part.sizes) if size < COMPACT_TARGET]
-                if len(small) < 2 or (part.day >= today and len(small) <= self.compact_files):
+                upgrade = any(not layout.has_field_columns(f) for f in small)  # a lone old file too
+                if (len(small) < 2 and not (upgrade and part.day < today)) or (
+                        part.day >= today and len(small) <= self.compact_files):
                     continue
                 rows_in, rows_out = self._merge(part, small)
                 report.partitions += 1
@@ -325,15 +354,21 @@ class EventStore:
 
     def _merge(self, part: Partition, files: list[Path]) -> tuple[int, int]:
         temp = part.path / layout.new_temp_name()
-        names = [str(f) for f in files]
-        source = "read_parquet(?, hive_partitioning=false, union_by_name=true)"
+        source = "SELECT * FROM read_parquet(?, hive_partitioning=false, union_by_name=true)"
+        branches, names = [], []
+        for upgrade in (False, True):  # files of format 1 gain the field columns on the way
+            group = [str(f) for f in files if layout.has_field_columns(f) != upgrade]
+            if group:
+                branches.append(_with_field_columns(source) if upgrade else source)
+                names.append(group)
+        rows = "(" + " UNION ALL BY NAME ".join(branches) + ")"
         try:
             with self._cursor() as con:
-                rows_in = con.execute(f"SELECT count(*) FROM {source}", [names]).fetchall()[0][0]
+                rows_in = con.execute(f"SELECT count(*) FROM {rows}", names).fetchall()[0][0]
                 rows_out = con.execute(
-                    f"COPY (SELECT * FROM {source} QUALIFY row_number() OVER "
+                    f"COPY (SELECT * FROM {rows} QUALIFY row_number() OVER "
                     f"(PARTITION BY record_key ORDER BY received) = 1 ORDER BY {_MOMENT}) "
-                    "TO ? (FORMAT parquet, COMPRESSION zstd)", [names, str(temp)]).fetchall()[0][0]
+                    "TO ? (FORMAT parquet, COMPRESSION zstd)", [*names, str(temp)]).fetchall()[0][0]
             self._publish(temp, part.path / layout.new_part_name("merged"))
         finally:
             temp.unlink(missing_ok=True)
