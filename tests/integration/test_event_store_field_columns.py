@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hygie.store.events import EventStore, StoredEvent
-from hygie.store.events import layout
+from hygie.store.events import EventStore, StoredEvent, layout
 from hygie.store.events.query import FIELD_COLUMNS
 
 BASE_COLUMNS = "record_key, received, time, host, source, kind, event_id, channel, fields, raw, raw_base64"
