@@ -76,3 +76,116 @@ def test_the_regional_view_compares_hospitals(tmp_path) -> None:
     assert dict(rows) == {"chu-nord": "100%", "chu-sud": "0%"}
     analyst, _csrf = _login(app_for(seeded), "analyst")  # sees chu-nord only
     assert "chu-sud" not in analyst.get("/prepare/region").text
+
+
+def test_evidence_is_attached_listed_downloaded_and_deleted_in_the_wizard(tmp_path) -> None:
+    seeded = seed(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    store = PrepareStore(seeded.context.engine, seeded.context.data_dir / "evidence")
+    campaign = store.create_campaign("chu-nord", ["care"], "medium")
+    app = app_for(seeded)
+    hospital, csrf = _login(app, "hospital")
+    url = f"/prepare/campaigns/{campaign.id}/evidence"
+    form = {"csrf_token": csrf, "tenant": "chu-nord", "question": "care.gov.1"}
+    sent = hospital.post(url, data=form, files={"file": ("audit <b>.html", b"<script>alert(1)</script>", "text/html")},
+                         follow_redirects=False)
+    assert sent.status_code == 303
+    for extra in ({"url": "https://intranet.example/pssi"}, {"note": "tabletop exercise 12 May"}):
+        assert hospital.post(url, data={**form, **extra}, follow_redirects=False).status_code == 303
+    assert hospital.post(url, data={**form, "url": "javascript:alert(1)"}).status_code == 422
+    assert hospital.post(url, data={**form, "question": "nis2.a"}).status_code == 422  # not in this campaign
+    assert hospital.post(url, data=form).status_code == 422  # nothing given
+    big = hospital.post(url, data=form, files={"file": ("big.bin", b"x" * (20 * 1024 * 1024 + 1), "application/x")})
+    assert big.status_code == 413
+    rows = store.evidence("chu-nord", campaign.id)
+    assert [r.kind for r in rows] == ["file", "link", "note"]
+    page = hospital.get(f"/prepare/campaigns/{campaign.id}", params={"tenant": "chu-nord", "domain": "gov"}).text
+    assert "audit &lt;b&gt;.html" in page and "https://intranet.example/pssi" in page and "tabletop exercise" in page
+    assert "<script>alert(1)" not in page
+    download = hospital.get(f"/prepare/evidence/{rows[0].id}/file", params={"tenant": "chu-nord"})
+    assert download.status_code == 200 and download.content == b"<script>alert(1)</script>"
+    assert download.headers["content-type"] == "application/octet-stream"
+    assert download.headers["content-disposition"].startswith("attachment")
+    viewer, viewer_csrf = _login(app, "viewer")
+    refused = viewer.post(f"/prepare/evidence/{rows[0].id}/delete",
+                          data={"csrf_token": viewer_csrf, "tenant": "chu-nord"})
+    assert refused.status_code == 403
+    path = store.evidence_path(rows[0].sha256)
+    assert path.is_file()
+    gone = hospital.post(f"/prepare/evidence/{rows[0].id}/delete", data={"csrf_token": csrf, "tenant": "chu-nord"},
+                         follow_redirects=False)
+    assert gone.status_code == 303 and not path.exists()
+    assert [r.kind for r in store.evidence("chu-nord", campaign.id)] == ["link", "note"]
+    from hygie.store.state import audit
+    actions = [e.action for e in audit.entries(seeded.context.engine, ["chu-nord"])]
+    assert "assessment.evidence.delete" in actions and actions.count("assessment.evidence.add") == 3
+
+
+def test_the_kpi_page_draws_trends_as_svg_without_inline_script(tmp_path) -> None:
+    seeded = seed(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    analyst, _csrf = _login(app_for(seeded), "analyst")
+    page = analyst.get("/kpis", params={"period": "week", "count": "8"})
+    assert page.status_code == 200
+    assert page.text.count('<svg class="trend"') == 8 and "-W" in page.text  # 6 delays, alerts, cases
+    assert "<script>" not in page.text.split("</header>")[-1] and " style=" not in page.text
+    assert analyst.get("/kpis", params={"count": "99"}).status_code == 422
+    report = analyst.get("/prepare/report.pdf", params={"month": "2026-11", "lang": "fr"})
+    assert report.status_code == 200 and report.content.startswith(b"%PDF")
+    assert analyst.get("/prepare/report.pdf", params={"month": "11/2026"}).status_code == 422
+
+
+def test_the_rest_api_covers_the_assessment(tmp_path) -> None:
+    seeded = seed(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    token = seeded.context.access.create_token("hospital", "hospital", "chu-nord", "script", "test")
+    api = TestClient(app_for(seeded), headers={"Authorization": f"Bearer {token}"})
+    assert {f["id"] for f in api.get("/api/v1/prepare/frameworks").json()} >= {"care", "nis2", "hicp", "cis"}
+    made = api.post("/api/v1/prepare/campaigns", json={"tenant": "chu-nord", "frameworks": ["care", "nis2"],
+                                                       "size": "medium", "beds": 300})
+    assert made.status_code == 201
+    cid = made.json()["id"]
+    assert api.post("/api/v1/prepare/campaigns", json={"tenant": "chu-sud", "frameworks": ["care"],
+                                                       "size": "small"}).status_code == 404
+    assert api.post("/api/v1/prepare/campaigns", json={"tenant": "chu-nord", "frameworks": ["nope"],
+                                                       "size": "small"}).status_code == 422
+    base = f"/api/v1/prepare/campaigns/{cid}"
+    assert api.post(f"{base}/answers", json={"question_id": "care.gov.3", "value": "1"}).status_code == 201
+    again = {"question_id": "care.gov.3", "value": "3", "note": "board"}
+    assert api.post(f"{base}/answers", json=again).status_code == 201
+    assert api.post(f"{base}/answers", json={"question_id": "care.gov.3", "value": "9"}).status_code == 422
+    assert api.post(f"{base}/answers", json={"question_id": "cis.1.1", "value": "1"}).status_code == 422
+    history = api.get(f"{base}/answers", params={"question_id": "care.gov.3"}).json()
+    assert [a["value"] for a in history] == ["1", "3"]
+    detail = api.get(base).json()
+    assert detail["tenant"] == "chu-nord" and {s["framework"] for s in detail["scores"]} == {"care", "nis2"}
+    assert [a["value"] for a in detail["answers"]] == ["3"]
+    store = PrepareStore(seeded.context.engine)
+    proposal = store.add_proposal("chu-nord", cid, "care.workstations.1", "sysmon_coverage", "1", "7 of 10",
+                                  datetime.now(timezone.utc))
+    assert api.post(f"/api/v1/prepare/proposals/{proposal.id}/decision", json={"value": "2"}).status_code == 409
+    decided = api.post(f"/api/v1/prepare/proposals/{proposal.id}/decision",
+                       json={"value": "2", "reason": "lab devices excluded"})
+    assert decided.status_code == 200 and decided.json()["origin"] == "override"
+    assert api.get(f"{base}/proposals", params={"status": "overridden"}).json()[0]["reason"] == "lab devices excluded"
+    assert api.post(f"{base}/telemetry").status_code == 200
+    added = api.post(f"{base}/evidence", data={"question_id": "care.gov.3"},
+                     files={"file": ("pv.pdf", b"%PDF-1", "x/y")})
+    assert added.status_code == 201
+    assert api.post(f"{base}/evidence", data={"question_id": "care.gov.3", "url": "ftp://x"}).status_code == 422
+    listed = api.get(f"{base}/evidence").json()
+    assert listed[0]["filename"] == "pv.pdf" and listed[0]["kind"] == "file"
+    file = api.get(f"/api/v1/prepare/evidence/{listed[0]['id']}/file")
+    assert file.content == b"%PDF-1" and file.headers["content-type"] == "application/octet-stream"
+    assert api.delete(f"/api/v1/prepare/evidence/{listed[0]['id']}").status_code == 204
+    assert api.get(f"{base}/evidence").json() == []
+    roadmap = api.get(f"{base}/roadmap").json()
+    assert roadmap["items"] and roadmap["items"][0]["rank"] == 1
+    csv = api.get(f"{base}/roadmap.csv", params={"lang": "fr"})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    kpis = api.get("/api/v1/prepare/kpis", params={"count": 3}).json()
+    assert kpis["tenant"] == "chu-nord" and len(kpis["periods"]) == 3
+    assert {"mttd_alerts", "mttr_cases"} <= {s["key"] for s in kpis["series"]}
+    assert kpis["response"]["alerts"]["detect"]["count"] == 3
+    assert api.get("/api/v1/prepare/kpis", params={"tenant": "chu-sud"}).status_code == 404
+    assert api.get("/api/v1/prepare/region").status_code == 403
+    analyst = seeded.context.access.create_token("analyst", "analyst", "chu-nord", "script", "test")
+    region = TestClient(app_for(seeded)).get("/api/v1/prepare/region", headers={"Authorization": f"Bearer {analyst}"})
+    assert region.status_code == 200 and [t["tenant"] for t in region.json()["tenants"]] == ["chu-nord"]

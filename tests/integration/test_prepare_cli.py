@@ -143,7 +143,8 @@ def test_a_campaign_from_start_to_roadmap(data: Path, tmp_path: Path) -> None:
     # = 3, and cis.11.3/11.4 take it through the cross-walk); ad-tiering, crisis-exercise and
     # awareness-training are still open; edr-deployment (care.workstations.1) was not answered
     assert "Actions of the previous campaign: 1 done, 3 still open, 1 not re-assessed" in text
-    assert "Impact" in text and "not available" in text
+    assert "Impact" in text and "no data: the asset inventory is empty" in text
+    assert "Incidents of the month" in text and "Indicators and trends" in text
 
 
 def test_validate_reports_file_and_line(tmp_path: Path) -> None:

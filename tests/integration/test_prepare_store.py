@@ -123,6 +123,24 @@ def test_evidence_files_are_kept_once_by_content(stores, tmp_path: Path) -> None
         prepare.evidence("chu-b", campaign.id)
     with pytest.raises(ValueError):
         prepare.add_evidence("chu-a", campaign.id, "care.ad.1", "rssi")
+    # deleting one of two rows with the same content keeps the file; the last one removes it
+    prepare.delete_evidence("chu-a", one.id, "rssi")
+    assert stored.exists()
+    prepare.delete_evidence("chu-a", two.id, "rssi")
+    assert not stored.exists()
+    with pytest.raises(NotFound):
+        prepare.delete_evidence("chu-b", two.id + 1, "intruder")  # the link, seen from another tenant
+    with pytest.raises(NotFound):
+        prepare.find("evidence", frozenset({"chu-b"}), two.id + 1)
+    assert prepare.find("evidence", None, two.id + 1).url == "https://intranet/ad"
+    for bad in ("javascript:alert(1)", "file:///etc/passwd", "https://", "http://a b"):
+        with pytest.raises(ValueError, match="http"):
+            prepare.add_evidence("chu-a", campaign.id, "care.ad.1", "rssi", url=bad)
+    prepare.close_campaign("chu-a", campaign.id)
+    with pytest.raises(ValueError, match="closed"):
+        prepare.delete_evidence("chu-a", two.id + 1, "rssi")
+    with pytest.raises(ValueError, match="closed"):
+        prepare.add_evidence("chu-a", campaign.id, "care.ad.1", "rssi", note="late")
 
 
 def test_proposals_are_confirmed_or_overridden_with_a_record(stores) -> None:

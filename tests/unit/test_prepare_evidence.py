@@ -103,8 +103,9 @@ def test_no_data_is_said_plainly(telemetry) -> None:
     found = run_checks(telemetry, "chu-empty", load_config(), NOW)
     assert all(not f.available and f.score is None for f in found.values())
     assert found[checks.SYSMON_COVERAGE].proof.startswith("no data")
-    assert found[checks.INTERNET_EXPOSURE].proof.startswith("not available")
-    assert "KEV" in found[checks.KEV_AGE].proof
+    assert found[checks.INTERNET_EXPOSURE].proof.startswith("no data: the asset inventory is empty")
+    assert "known-exploited" in found[checks.KEV_AGE].proof
+    assert found[checks.ASSET_COVERAGE].proof.startswith("no data")
 
 
 def test_tenants_are_kept_apart(telemetry) -> None:

@@ -6,7 +6,7 @@ the evidence files under ``DATA_DIR/evidence``, and the telemetry is read from i
 from __future__ import annotations
 
 import getpass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -19,13 +19,15 @@ from rich.table import Table
 from hygie.cli.serve import data_dir_default
 from hygie.prepare import exports
 from hygie.prepare.assessment import assess, import_answers, previous_assessment, store_proposals
-from hygie.prepare.evidence import load_config, run_checks, silent_sources
+from hygie.prepare.evidence import load_config, run_checks
 from hygie.prepare.kpis import load_definitions
 from hygie.prepare.loader import Catalog, framework_dirs, load_catalog
 from hygie.prepare.roadmap import load_costs, to_csv
 from hygie.prepare.scoring import check_value, compare
 from hygie.prepare.telemetry import EventStoreTelemetry
+from hygie.prepare.trends import month_span
 from hygie.store.state.db import open_database, sqlite_dsn
+from hygie.store.state.prepare_metrics import asset_data
 from hygie.store.state.prepare_store import NotFound, PrepareStore
 from hygie.store.state.store import StateStore
 
@@ -235,7 +237,8 @@ def evidence(tenant: str, campaign: Optional[int] = CAMPAIGN,  # noqa: UP007
     telemetry = EventStoreTelemetry(base / "events")
     try:
         with console.status("Reading the event store..."):
-            findings = run_checks(telemetry, tenant, settings, inventory=inventory)
+            findings = run_checks(telemetry, tenant, settings, inventory=inventory,
+                                  assets=asset_data(prepare.engine, tenant))
     finally:
         telemetry.close()
     table = Table(title=f"Telemetry checks for {tenant}")
@@ -360,9 +363,9 @@ def report(tenant: str, output: Path = typer.Option(..., "--output", "-o"),
     from hygie.detect.rulesets import rule_folders
 
     try:
-        since, until = _month(month)
+        since, until = month_span(month)
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _fail(f"--{exc}", 2) from None
     catalog = _catalog(extra, data_dir)
     _, prepare, base = _stores(data_dir, database)
     model = load_costs(_user_file(base, "costs.yml"))
@@ -370,29 +373,9 @@ def report(tenant: str, output: Path = typer.Option(..., "--output", "-o"),
     with console.status("Loading rules and reading telemetry..."):
         engine = Engine.from_paths(rule_folders(rules), include_packs=True)
         tags = [list(s.rule.tags) for s in engine.statuses if s.active]
-        telemetry = EventStoreTelemetry(base / "events")
-        try:
-            findings = run_checks(telemetry, tenant, settings, until)
-            _, silent = silent_sources(telemetry, tenant, settings.silent_sources, until)
-        finally:
-            telemetry.close()
-        context = exports.report_context(prepare, catalog, model, load_definitions(), tenant,
-                                         since, until, tags, findings, silent, lang.value)
-        output.write_bytes(exports.report_pdf(context, lang.value))
+        output.write_bytes(exports.monthly_report(prepare, catalog, model, load_definitions(), settings,
+                                                  base / "events", tenant, since, until, tags, lang.value))
     console.print(f"report for {tenant}, {since:%Y-%m} -> {output}")
-
-
-def _month(text: str | None) -> tuple[datetime, datetime]:
-    if text is None:
-        first_this = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        start = (first_this - timedelta(days=1)).replace(day=1)
-    else:
-        try:
-            start = datetime.strptime(text, "%Y-%m").replace(tzinfo=timezone.utc)
-        except ValueError:
-            raise ValueError(f"--month {text!r}: write YYYY-MM, e.g. 2026-11") from None
-    end = (start + timedelta(days=32)).replace(day=1)
-    return start, end
 
 
 def _user_file(base: Path, name: str) -> Path | None:

@@ -9,8 +9,9 @@ SILENT_SOURCES = "silent_sources"
 VPN_MFA = "vpn_mfa"
 BACKUP_SUCCESS = "backup_success"
 RESTORE_TEST = "restore_test"
-INTERNET_EXPOSURE = "internet_exposure"  # needs the exposure data of the intel stage (later)
-KEV_AGE = "kev_age"  # needs the vulnerability data of the intel stage (later)
+ASSET_COVERAGE = "asset_coverage"  # from the asset inventory of the intel stage
+INTERNET_EXPOSURE = "internet_exposure"  # from the assets flagged exposed and their services
+KEV_AGE = "kev_age"  # from the early warnings (KEV catalog against the assets)
 
 CHECK_NAMES = {SYSMON_COVERAGE, SILENT_SOURCES, VPN_MFA, BACKUP_SUCCESS, RESTORE_TEST,
-               INTERNET_EXPOSURE, KEV_AGE}
+               ASSET_COVERAGE, INTERNET_EXPOSURE, KEV_AGE}

@@ -2,36 +2,41 @@
 
 A check measures something (share of Windows hosts sending Sysmon events, silent log sources,
 share of VPN logins with a second factor, backup runs that succeeded, age of the last restore
-test), turns it into a score between 0 and 1 with the thresholds of ``evidence.yml`` (data, so
-a site can tune them), and proposes the nearest level of each question that cites the check.
+test; and, in ``assets.py``, share of assets monitored, internet exposure, KEV age), turns it
+into a score between 0 and 1 with the thresholds of ``evidence.yml`` (data, so a site can tune
+them), and proposes the nearest level of each question that cites the check.
 When the data is not there, the check says so plainly and proposes nothing: no data is not a
 "no". A person then confirms or overrides each proposal (``PrepareStore.decide``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from hygie.prepare import checks
+from hygie.prepare.assets import (
+    AssetCoverageConfig,
+    ExposureConfig,
+    KevAgeConfig,
+    asset_coverage,
+    internet_exposure,
+    kev_age,
+)
+from hygie.prepare.findings import CheckConfig, Finding, Levels, fmt_time, level, share_text
 from hygie.prepare.loader import Catalog
 from hygie.prepare.scoring import applies
 from hygie.prepare.telemetry import Telemetry
+from hygie.store.state.prepare_metrics import AssetData
 
 DEFAULTS = Path(__file__).with_name("evidence.yml")
-Levels = list[tuple[float, float]]
 
 
-class _Check(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SysmonConfig(_Check):
+class SysmonConfig(CheckConfig):
     windows_hosts: str
     monitored: str
     window_days: int = Field(gt=0)
@@ -39,13 +44,13 @@ class SysmonConfig(_Check):
     levels: Levels
 
 
-class SilentConfig(_Check):
+class SilentConfig(CheckConfig):
     silent_hours: int = Field(gt=0)
     lookback_days: int = Field(gt=0)
     levels: Levels
 
 
-class VpnConfig(_Check):
+class VpnConfig(CheckConfig):
     logins: str
     with_mfa: str
     user_field: str
@@ -53,7 +58,7 @@ class VpnConfig(_Check):
     levels: Levels
 
 
-class BackupConfig(_Check):
+class BackupConfig(CheckConfig):
     runs: str
     success: str
     job_field: str
@@ -61,19 +66,22 @@ class BackupConfig(_Check):
     levels: Levels
 
 
-class RestoreConfig(_Check):
+class RestoreConfig(CheckConfig):
     runs: str
     success: str
     lookback_days: int = Field(gt=0)
     age_levels: Levels
 
 
-class EvidenceConfig(_Check):
+class EvidenceConfig(CheckConfig):
     sysmon_coverage: SysmonConfig
     silent_sources: SilentConfig
     vpn_mfa: VpnConfig
     backup_success: BackupConfig
     restore_test: RestoreConfig
+    asset_coverage: AssetCoverageConfig
+    internet_exposure: ExposureConfig
+    kev_age: KevAgeConfig
 
 
 def load_config(override: Path | None = None) -> EvidenceConfig:
@@ -94,40 +102,11 @@ def load_config(override: Path | None = None) -> EvidenceConfig:
         raise ValueError(f"{override or DEFAULTS}: {exc}") from None
 
 
-@dataclass(slots=True)
-class Finding:
-    """What one check found: ``score`` in [0, 1], or None with ``available`` False and the
-    reason in ``proof`` when there was nothing to measure."""
-
-    check: str
-    available: bool
-    score: float | None
-    proof: str
-    since: datetime | None
-    until: datetime
-    details: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(frozen=True, slots=True)
 class Proposal:
     question_id: str
     value: str
     finding: Finding
-
-
-def level(share: float, levels: Levels) -> float:
-    for threshold, score in levels:
-        if share >= threshold:
-            return score
-    return 0.0
-
-
-def _share(part: int, whole: int) -> str:
-    return f"{part} of {whole} ({100 * part / whole:.0f} %)"
-
-
-def _fmt(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def sysmon_coverage(telemetry: Telemetry, tenant: str, config: SysmonConfig,
@@ -151,8 +130,8 @@ def sysmon_coverage(telemetry: Telemetry, tenant: str, config: SysmonConfig,
                        f"no data: no Windows host {basis}", since, now)
     covered = hosts & sending
     missing = sorted(hosts - sending)
-    proof = (f"{_share(len(covered), len(hosts))} Windows hosts ({basis}) sent Sysmon/EDR "
-             f"events between {_fmt(since)} and {_fmt(now)}")
+    proof = (f"{share_text(len(covered), len(hosts))} Windows hosts ({basis}) sent Sysmon/EDR "
+             f"events between {fmt_time(since)} and {fmt_time(now)}")
     if missing:
         proof += f"; not sending: {', '.join(missing[:10])}" + (" ..." if len(missing) > 10 else "")
     share = len(covered) / len(hosts)
@@ -186,7 +165,7 @@ def silent_sources(telemetry: Telemetry, tenant: str, config: SilentConfig,
     proof = (f"{len(silent)} of {len(last)} log sources seen in the last {config.lookback_days} "
              f"days have sent nothing for more than {config.silent_hours} h")
     if silent:
-        proof += ": " + ", ".join(f"{s.host}/{s.stream} (last {_fmt(s.last_seen)})" for s in silent[:10])
+        proof += ": " + ", ".join(f"{s.host}/{s.stream} (last {fmt_time(s.last_seen)})" for s in silent[:10])
     share_alive = 1 - len(silent) / len(last)
     return (Finding(checks.SILENT_SOURCES, True, level(share_alive, config.levels), proof, since,
                     now, {"sources": len(last), "silent": len(silent)}), silent)
@@ -205,8 +184,8 @@ def vpn_mfa(telemetry: Telemetry, tenant: str, config: VpnConfig, now: datetime)
     with_mfa = sum(a.records for a in strong.values())
     without = sorted(str(k[0]) for k, a in logins.items()
                      if a.records > (strong[k].records if k in strong else 0))
-    proof = (f"{_share(with_mfa, total)} VPN logins of {len(logins)} users between "
-             f"{_fmt(since)} and {_fmt(now)} used a second factor")
+    proof = (f"{share_text(with_mfa, total)} VPN logins of {len(logins)} users between "
+             f"{fmt_time(since)} and {fmt_time(now)} used a second factor")
     if without:
         proof += f"; users with logins without one: {', '.join(without[:10])}"
     share = with_mfa / total
@@ -229,11 +208,11 @@ def backup_success(telemetry: Telemetry, tenant: str, config: BackupConfig,
     good = sum(a.records for a in ok.values())
     failing = sorted(str(k[0]) for k in runs if k not in ok)
     last_success = {str(k[0]): a.last_seen for k, a in ok.items()}
-    proof = f"{_share(good, total)} backup runs of {len(runs)} jobs succeeded since {_fmt(since)}"
+    proof = f"{share_text(good, total)} backup runs of {len(runs)} jobs succeeded since {fmt_time(since)}"
     if failing:
         proof += f"; jobs with no successful run: {', '.join(failing[:10])}"
     if last_success:
-        proof += f"; last success {_fmt(max(last_success.values()))}"
+        proof += f"; last success {fmt_time(max(last_success.values()))}"
     return Finding(checks.BACKUP_SUCCESS, True, level(good / total, config.levels), proof, since,
                    now, {"runs": total, "succeeded": good, "jobs": len(runs),
                          "failing_jobs": failing,
@@ -257,23 +236,18 @@ def restore_test(telemetry: Telemetry, tenant: str, config: RestoreConfig,
     last = max(a.last_seen for a in tests.values())
     age = (now - last).days
     score = next((s for limit, s in config.age_levels if age <= limit), 0.0)
-    proof = f"last successful restore test {_fmt(last)} ({age} days ago)"
+    proof = f"last successful restore test {fmt_time(last)} ({age} days ago)"
     return Finding(checks.RESTORE_TEST, True, score, proof, since, now,
                    {"last_restore_test": last.isoformat(), "age_days": age})
 
 
-def not_available(check: str, now: datetime) -> Finding:
-    """Checks whose data comes from the intel stage, which is not there yet."""
-    what = {checks.INTERNET_EXPOSURE: "exposure data (exposed services)",
-            checks.KEV_AGE: "known-exploited-vulnerability data (KEV)"}[check]
-    return Finding(check, False, None, f"not available: Hygie has no {what} yet; it comes with "
-                   "the threat-intelligence stage", None, now)
-
-
 def run_checks(telemetry: Telemetry, tenant: str, config: EvidenceConfig,
                now: datetime | None = None,
-               inventory: Iterable[str] | None = None) -> dict[str, Finding]:
-    """Every check for ``tenant``, at ``now`` (default: the current time)."""
+               inventory: Iterable[str] | None = None,
+               assets: AssetData | None = None) -> dict[str, Finding]:
+    """Every check for ``tenant``, at ``now`` (default: the current time). ``inventory``: the
+    Windows hosts for Sysmon coverage; ``assets``: the asset inventory and its early warnings
+    (``prepare_metrics.asset_data``), without which the asset checks say "no data"."""
     now = now or datetime.now(timezone.utc)
     silent, _ = silent_sources(telemetry, tenant, config.silent_sources, now)
     return {
@@ -284,8 +258,9 @@ def run_checks(telemetry: Telemetry, tenant: str, config: EvidenceConfig,
         checks.BACKUP_SUCCESS: backup_success(telemetry, tenant, config.backup_success, now),
         checks.RESTORE_TEST: restore_test(telemetry, tenant, config.restore_test,
                                           config.backup_success, now),
-        checks.INTERNET_EXPOSURE: not_available(checks.INTERNET_EXPOSURE, now),
-        checks.KEV_AGE: not_available(checks.KEV_AGE, now),
+        checks.ASSET_COVERAGE: asset_coverage(telemetry, tenant, assets, config.asset_coverage, now),
+        checks.INTERNET_EXPOSURE: internet_exposure(assets, config.internet_exposure, now),
+        checks.KEV_AGE: kev_age(assets, config.kev_age, now),
     }
 
 

@@ -10,6 +10,12 @@ Definitions (so a figure can be checked by hand):
 * **MTTR** (resolve): mean of ``closed - first_seen`` over closed alerts.
   Both use the triage timestamps of the alerts table when the schema has them; without them
   they are "no data", never guessed from ``last_seen``.
+* The same three **for cases** (``case_durations``): detect = first alert ``first_seen`` minus
+  the earliest event time of its alerts; acknowledge = the first human action (the case opened,
+  one of its alerts acknowledged, or a status change, whichever came first) minus the first
+  alert; resolve = ``closed`` minus the first alert (the case opening when it has no alert).
+  Each figure is given as mean and median (``Stat``): one forgotten alert moves a mean, not a
+  median.
 * **Coverage**: per tactic, the number of enabled rules tagged with it (``attack.<tactic>``,
   with ``-`` or ``_``), and which sector techniques at least one rule is tagged with (a rule on
   a sub-technique covers its technique and the reverse, since Sigma rules tag either).
@@ -29,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from hygie.core.event import parse_time
+from hygie.store.state.prepare_metrics import CaseTiming
 from hygie.store.state.prepare_store import AlertTiming
 
 DEFINITIONS = Path(__file__).with_name("kpis.yml")
@@ -51,6 +58,8 @@ class KpiDefinitions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tactics: list[Tactic]
     sector_techniques: list[Technique]
+    critical_warning_rank: int = 60
+    series: dict[str, dict[str, str]] = {}
 
 
 def load_definitions(path: Path = DEFINITIONS) -> KpiDefinitions:
@@ -86,6 +95,60 @@ def response_times(alerts: Iterable[AlertTiming]) -> ResponseTimes:
             resolve.append(max(alert.closed - alert.first_seen, timedelta()))
     return ResponseTimes(_mean(detect), _mean(ack), _mean(resolve), len(detect), len(ack),
                          len(resolve), count)
+
+
+MEASURES = ("detect", "acknowledge", "resolve")
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    mean: timedelta | None
+    median: timedelta | None
+    count: int
+
+
+def stat(values: Sequence[timedelta]) -> Stat:
+    if not values:
+        return Stat(None, None, 0)
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return Stat(_mean(ordered), median, len(ordered))
+
+
+def alert_durations(alerts: Iterable[AlertTiming]) -> dict[str, list[timedelta]]:
+    """Per measure (``MEASURES``), the delays of each alert that has one."""
+    out: dict[str, list[timedelta]] = {m: [] for m in MEASURES}
+    for alert in alerts:
+        happened = parse_time(alert.event_time) if alert.event_time else None
+        if happened is not None:
+            out["detect"].append(max(alert.first_seen - happened, timedelta()))
+        if alert.acknowledged is not None:
+            out["acknowledge"].append(max(alert.acknowledged - alert.first_seen, timedelta()))
+        if alert.closed is not None:
+            out["resolve"].append(max(alert.closed - alert.first_seen, timedelta()))
+    return out
+
+
+def case_durations(cases: Iterable[CaseTiming]) -> dict[str, list[timedelta]]:
+    """Per measure, the delays of each case that has one (definitions in the module's text)."""
+    out: dict[str, list[timedelta]] = {m: [] for m in MEASURES}
+    for case in cases:
+        times = [t for t in (parse_time(e) for e in case.event_times) if t is not None]
+        if case.first_alert is not None and times:
+            out["detect"].append(max(case.first_alert - min(times), timedelta()))
+        if case.first_alert is not None:
+            acted = min(t for t in (case.created, case.alerts_acknowledged, case.first_status_change) if t)
+            out["acknowledge"].append(max(acted - case.first_alert, timedelta()))
+        if case.closed is not None:
+            out["resolve"].append(max(case.closed - (case.first_alert or case.created), timedelta()))
+    return out
+
+
+def mttx(alerts: Iterable[AlertTiming], cases: Iterable[CaseTiming]) -> dict[str, dict[str, Stat]]:
+    """``{"alerts": {"detect": Stat, ...}, "cases": {...}}``."""
+    return {"alerts": {m: stat(v) for m, v in alert_durations(alerts).items()},
+            "cases": {m: stat(v) for m, v in case_durations(cases).items()}}
 
 
 def alerts_by_level(alerts: Iterable[AlertTiming]) -> dict[str, int]:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
 import duckdb
 
-from hygie.store.events import compile_query
-from hygie.store.events import layout
+from hygie.store.events import compile_query, layout
 from hygie.store.events.query import COLUMNS, naive_utc
 
 _READ = ("read_parquet(?, hive_partitioning=true, hive_types={'tenant': VARCHAR, 'day': DATE}, "
@@ -89,6 +88,33 @@ class EventStoreTelemetry:
                 continue
             out[tuple(None if v is None else str(v) for v in values)] = Activity(
                 last.replace(tzinfo=timezone.utc), int(count))
+        return out
+
+
+    def hosts_by_day(self, tenant: str, since: datetime, until: datetime) -> dict[date, set[str]]:
+        """The hosts (lower case) that sent any event, per UTC day of [since, until): what the
+        share of assets monitored is drawn from, period by period, in one scan."""
+        sql = (f"SELECT DISTINCT CAST({_MOMENT} AS DATE), lower(host) FROM {_READ} "
+               f"WHERE {_MOMENT} >= ? AND {_MOMENT} < ? AND host IS NOT NULL")
+        start, end = naive_utc(since), naive_utc(until)
+        out: dict[date, set[str]] = {}
+        for attempt in range(_RETRIES + 1):
+            files = [str(f) for part in layout.partitions(self.root, [tenant], start.date(), end.date())
+                     for f in part.files]
+            if not files:
+                return {}
+            try:
+                con = self._db.cursor()
+                try:
+                    rows = con.execute(sql, [files, start, end]).fetchall()
+                finally:
+                    con.close()
+                break
+            except duckdb.IOException:  # a file compacted or expired under us: list again
+                if attempt == _RETRIES:
+                    raise
+        for day, host in rows:
+            out.setdefault(day, set()).add(host)
         return out
 
 

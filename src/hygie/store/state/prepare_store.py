@@ -14,21 +14,39 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from hygie.core.moments import as_utc as utc
+from hygie.store.state import audit
 from hygie.store.state.models import AlertRow, Tenant
-from hygie.store.state.models_prepare import (AssessmentAnswer, AssessmentCampaign,
-                                              AssessmentEvidence, AssessmentProposal)
+from hygie.store.state.models_prepare import (
+    AssessmentAnswer,
+    AssessmentCampaign,
+    AssessmentEvidence,
+    AssessmentProposal,
+)
+from hygie.store.state.scope import Tenants, scoped
 
-MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
+MAX_EVIDENCE_BYTES = 20 * 1024 * 1024  # as case attachments: held in memory while stored
 ORIGINS = ("manual", "import", "telemetry", "override")
 
 
 class NotFound(KeyError):
     """No such campaign or proposal for this tenant."""
+
+
+def check_link(url: str) -> str:
+    """An evidence link: http or https with a host, at most 2000 characters (no javascript:,
+    file: or data: link ends up in a page or a PDF)."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or len(text) > 2000 \
+            or any(c.isspace() or ord(c) < 32 for c in text):
+        raise ValueError("a link must be an http:// or https:// address (2000 characters at most)")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,23 +169,40 @@ class PrepareStore:
 
     # -- evidence --------------------------------------------------------------------------------
     def add_evidence(self, tenant: str, campaign_id: int, question_id: str, by: str, *,
-                     file: Path | None = None, url: str | None = None,
-                     note: str = "") -> AssessmentEvidence:
-        """Attach a file (copied under ``evidence_dir`` by content hash), a link or a note."""
-        if sum(x is not None for x in (file, url)) > 1 or (file is None and url is None and not note):
-            raise ValueError("give one file, one link, or a note")
-        sha = name = size = None
+                     file: Path | None = None, url: str | None = None, note: str = "",
+                     data: bytes | None = None, filename: str | None = None) -> AssessmentEvidence:
+        """Attach a file (``file`` on disk, or ``data`` with its ``filename``; copied under
+        ``evidence_dir`` by content hash), an http(s) link, or a note. A closed campaign is
+        frozen: nothing is added to it."""
         if file is not None:
-            sha, size = self._keep_file(Path(file))
-            name = Path(file).name[:255]
-        kind = "file" if file is not None else "link" if url is not None else "note"
+            size = Path(file).stat().st_size
+            if size > MAX_EVIDENCE_BYTES:
+                raise ValueError(f"{file}: {size} bytes, more than {MAX_EVIDENCE_BYTES}")
+            data, filename = Path(file).read_bytes(), Path(file).name
+        if sum(x is not None for x in (data, url)) > 1 or (data is None and url is None and not note.strip()):
+            raise ValueError("give one file, one link, or a note")
+        if url is not None:
+            url = check_link(url)
+        if not question_id or len(question_id) > 100:
+            raise ValueError("evidence needs the id of the question it backs")
+        sha = name = size = None
+        if data is not None:
+            sha, size = self._keep_bytes(data)
+            name = (Path(filename or "evidence").name or "evidence")[:255]
+        kind = "file" if data is not None else "link" if url is not None else "note"
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            self._owned(session, AssessmentCampaign, tenant, campaign_id)
+            campaign = self._owned(session, AssessmentCampaign, tenant, campaign_id)
+            if campaign.closed is not None:
+                raise ValueError(f"campaign {campaign_id} is closed: start a new one")
             row = AssessmentEvidence(tenant_id=tenant, campaign_id=campaign_id,
                                      question_id=question_id, kind=kind, sha256=sha,
-                                     filename=name, size=size, url=url, note=note,
+                                     filename=name, size=size, url=url, note=note[:4000],
                                      added_by=by, added=_now())
             session.add(row)
+            session.flush()
+            audit.record(session, by, "assessment.evidence.add", f"evidence:{row.id}", tenant,
+                         {"campaign": campaign_id, "question": question_id, "kind": kind,
+                          "file": name, "sha256": sha, "url": _unqueried(url)})
         return row
 
     def evidence(self, tenant: str, campaign_id: int,
@@ -180,6 +215,30 @@ class PrepareStore:
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query.order_by(AssessmentEvidence.id)))
 
+    def evidence_item(self, tenant: str, evidence_id: int) -> AssessmentEvidence:
+        """One piece of evidence of ``tenant`` (NotFound otherwise)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return self._owned(session, AssessmentEvidence, tenant, evidence_id)
+
+    def delete_evidence(self, tenant: str, evidence_id: int, by: str) -> AssessmentEvidence:
+        """Remove a piece of evidence (audited); its file goes when no other row keeps the same
+        content. Evidence of a closed campaign stays: the campaign is frozen."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            row = self._owned(session, AssessmentEvidence, tenant, evidence_id)
+            campaign = session.get(AssessmentCampaign, row.campaign_id)
+            if campaign is not None and campaign.closed is not None:
+                raise ValueError(f"campaign {row.campaign_id} is closed: its evidence is frozen")
+            session.delete(row)
+            audit.record(session, by, "assessment.evidence.delete", f"evidence:{evidence_id}", tenant,
+                         {"campaign": row.campaign_id, "question": row.question_id, "kind": row.kind,
+                          "file": row.filename, "sha256": row.sha256, "url": _unqueried(row.url)})
+            shared = row.sha256 is not None and session.scalar(
+                select(AssessmentEvidence.id).where(AssessmentEvidence.sha256 == row.sha256,
+                                                    AssessmentEvidence.id != evidence_id).limit(1))
+        if row.sha256 is not None and not shared and self.evidence_dir is not None:
+            self.evidence_path(row.sha256).unlink(missing_ok=True)
+        return row
+
     def evidence_path(self, sha256: str) -> Path:
         if self.evidence_dir is None:
             raise ValueError("this store has no evidence folder")
@@ -187,21 +246,32 @@ class PrepareStore:
             raise ValueError("not a SHA-256")
         return self.evidence_dir / sha256[:2] / sha256
 
-    def _keep_file(self, source: Path) -> tuple[str, int]:
-        size = source.stat().st_size
-        if size > MAX_EVIDENCE_BYTES:
-            raise ValueError(f"{source}: {size} bytes, more than {MAX_EVIDENCE_BYTES}")
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    def _keep_bytes(self, data: bytes) -> tuple[str, int]:
+        if len(data) > MAX_EVIDENCE_BYTES:
+            raise ValueError(f"a file is limited to {MAX_EVIDENCE_BYTES // (1024 * 1024)} MiB")
+        digest = hashlib.sha256(data).hexdigest()
         target = self.evidence_path(digest)
         if not target.exists():  # same content, one copy
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             with os.fdopen(handle, "wb") as out:
-                out.write(source.read_bytes())
+                out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, target)
-        return digest, size
+        return digest, len(data)
+
+    # -- lookups across the caller's tenants (the API scopes by principal, not by one tenant) ----
+    def find(self, kind: str, tenants: Tenants, row_id: int) -> Any:
+        """The campaign, proposal or evidence ``row_id`` if one of ``tenants`` owns it, else
+        NotFound (so another hospital's ids look like ids that do not exist)."""
+        model = {"campaign": AssessmentCampaign, "proposal": AssessmentProposal,
+                 "evidence": AssessmentEvidence}[kind]
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.scalar(scoped(select(model).where(model.id == row_id), model.tenant_id, tenants))
+        if row is None:
+            raise NotFound(f"no {kind} {row_id}")
+        return row
 
     # -- telemetry proposals ---------------------------------------------------------------------
     def add_proposal(self, tenant: str, campaign_id: int, question_id: str, check: str,
@@ -286,6 +356,11 @@ class PrepareStore:
         if row is None or row.tenant_id != tenant:
             raise NotFound(f"no {model.__tablename__[11:-1]} {row_id} for tenant {tenant!r}")
         return row
+
+
+def _unqueried(url: str | None) -> str | None:
+    """A link as the audit log keeps it: without query or fragment, where tokens hide."""
+    return None if url is None else urlsplit(url)._replace(query="", fragment="").geturl()
 
 
 def _now() -> datetime:

@@ -8,27 +8,33 @@ only reads forms and renders pages, for tenants the caller sees."""
 from __future__ import annotations
 
 import functools
-import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from hygie.prepare import exports
 from hygie.prepare.assessment import assess, previous_assessment, score_trend, store_proposals
+from hygie.prepare.board import Board, build_board
+from hygie.prepare.charts import trend_svg
 from hygie.prepare.evidence import load_config, run_checks
-from hygie.prepare.kpis import format_duration, load_definitions, response_times, sector_coverage, tactic_coverage
+from hygie.prepare.kpis import format_duration, load_definitions
 from hygie.prepare.loader import Catalog, framework_dirs, load_catalog
 from hygie.prepare.roadmap import load_costs, to_csv
 from hygie.prepare.scoring import check_value
 from hygie.prepare.telemetry import EventStoreTelemetry
+from hygie.prepare.trends import Series, Unit, month_span
 from hygie.store.state.access import Principal
-from hygie.store.state.prepare_store import NotFound, PrepareStore
+from hygie.store.state.prepare_metrics import asset_data
+from hygie.store.state.prepare_store import MAX_EVIDENCE_BYTES, NotFound, PrepareStore
 from hygie.web.api.schemas import PathId
-from hygie.web.security import chosen_tenant as _tenant, visible_tenants as _visible, principal, require
+from hygie.web.security import chosen_tenant as _tenant
+from hygie.web.security import principal, require
+from hygie.web.security import visible_tenants as _visible
 from hygie.web.views.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -36,7 +42,7 @@ SIZES = ("small", "medium", "large")
 
 
 @functools.cache
-def _catalog(data_dir: Path) -> Catalog:
+def catalog_for(data_dir: Path) -> Catalog:
     return load_catalog(framework_dirs(data_dir=data_dir))
 
 
@@ -52,28 +58,10 @@ def _campaign(request: Request, tenant: str, campaign_id: int):  # type: ignore[
         raise HTTPException(404, f"no campaign {campaign_id}") from None
 
 
-def radar(domains: list[tuple[str, float | None, float | None]], size: int = 260) -> dict[str, Any]:
-    """SVG geometry of a radar chart: one axis per domain, scores 0-100 (now and before)."""
-    centre, radius = size / 2, size / 2 - 40
-    count = max(len(domains), 3)
-
-    def point(index: int, value: float) -> tuple[float, float]:
-        angle = -math.pi / 2 + 2 * math.pi * index / count
-        return (round(centre + radius * value / 100 * math.cos(angle), 1),
-                round(centre + radius * value / 100 * math.sin(angle), 1))
-
-    axes = [{"end": point(i, 100), "label": label, "at": point(i, 118)} for i, (label, _n, _b) in enumerate(domains)]
-    now = " ".join(f"{x},{y}" for x, y in (point(i, v or 0) for i, (_l, v, _b) in enumerate(domains)))
-    before = " ".join(f"{x},{y}" for x, y in (point(i, b or 0) for i, (_l, _v, b) in enumerate(domains)))
-    rings = [" ".join(f"{x},{y}" for x, y in (point(i, level) for i in range(len(domains)))) for level in (25, 50, 75, 100)]
-    return {"size": size, "centre": centre, "axes": axes, "now": now, "rings": rings,
-            "before": before if any(b is not None for _l, _v, b in domains) else ""}
-
-
 @router.get("/prepare", response_class=HTMLResponse)
 def campaigns(request: Request, tenant: str = Query("", max_length=64), who: Principal = Depends(principal)) -> Response:
     chosen = _tenant(request, who, tenant)
-    catalog = _catalog(request.app.state.context.data_dir)
+    catalog = catalog_for(request.app.state.context.data_dir)
     store = _store(request)
     rows = [(c, assess(store, catalog, chosen, c)) for c in store.campaigns(chosen)]
     return render(request, "prepare.html", tenant=chosen, tenants=_visible(request, who), rows=rows,
@@ -86,7 +74,7 @@ async def start(request: Request, who: Principal = Depends(principal)) -> Respon
     chosen = _tenant(request, who, str(form.get("tenant", "")))
     require(who, "assess")
     frameworks = [str(f) for f in form.getlist("frameworks")]
-    catalog = _catalog(request.app.state.context.data_dir)
+    catalog = catalog_for(request.app.state.context.data_dir)
     if not frameworks or any(f not in catalog.frameworks for f in frameworks):
         raise HTTPException(422, "choose one or more of the loaded frameworks")
 
@@ -112,27 +100,23 @@ def campaign_page(request: Request, campaign_id: PathId, tenant: str = Query("",
                   lang: str = Query("", max_length=2), who: Principal = Depends(principal)) -> Response:
     chosen = _tenant(request, who, tenant)
     campaign = _campaign(request, chosen, campaign_id)
-    catalog = _catalog(request.app.state.context.data_dir)
+    catalog = catalog_for(request.app.state.context.data_dir)
     store = _store(request)
     result = assess(store, catalog, chosen, campaign)
     previous = previous_assessment(store, catalog, chosen, campaign)
     current_framework = framework if framework in campaign.frameworks else campaign.frameworks[0]
     spec = catalog.frameworks[current_framework]
     current_domain = domain if any(d.id == domain for d in spec.domains) else spec.domains[0].id
-    charts = {}
-    for framework_id in campaign.frameworks:
-        if framework_id not in catalog.frameworks:
-            continue
-        f = catalog.frameworks[framework_id]
-        charts[framework_id] = radar([
-            (d.title.get(_lang(request, lang)), result.domains[(framework_id, d.id)].score,
-             previous[1].domains[(framework_id, d.id)].score if previous and (framework_id, d.id) in previous[1].domains else None)
-            for d in f.domains if result.domains[(framework_id, d.id)].questions])
+    charts = exports.campaign_radars(catalog, campaign, result, previous, _lang(request, lang))
     questions = [q for q in spec.questions if q.domain == current_domain]
+    evidence: dict[str, list[Any]] = {}
+    for row in store.evidence(chosen, campaign.id):
+        evidence.setdefault(row.question_id, []).append(row)
     return render(request, "campaign.html", tenant=chosen, c=campaign, result=result, previous=previous,
                   catalog=catalog, spec=spec, framework=current_framework, domain=current_domain,
                   questions=questions, answers=store.latest_answers(chosen, campaign.id), charts=charts,
-                  proposals=store.proposals(chosen, campaign.id, "pending"), lg=_lang(request, lang))
+                  proposals=store.proposals(chosen, campaign.id, "pending"), lg=_lang(request, lang),
+                  evidence=evidence, max_mib=MAX_EVIDENCE_BYTES // (1024 * 1024))
 
 
 def _lang(request: Request, lang: str) -> str:
@@ -148,7 +132,7 @@ async def answer(request: Request, campaign_id: PathId, who: Principal = Depends
     chosen = _tenant(request, who, str(form.get("tenant", "")))
     campaign = _campaign(request, chosen, campaign_id)
     require(who, "assess")
-    catalog = _catalog(request.app.state.context.data_dir)
+    catalog = catalog_for(request.app.state.context.data_dir)
     store = _store(request)
     known = store.latest_answers(chosen, campaign.id)
     for name, value in form.multi_items():
@@ -183,10 +167,11 @@ async def telemetry(request: Request, campaign_id: PathId, who: Principal = Depe
     def run() -> None:
         source = EventStoreTelemetry(context.data_dir / "events")
         try:
-            findings = run_checks(source, chosen, load_config())
+            findings = run_checks(source, chosen, load_config(user_file(context.data_dir, "evidence.yml")),
+                                  assets=asset_data(context.engine, chosen))
         finally:
             source.close()
-        store_proposals(_store(request), _catalog(context.data_dir), chosen, campaign, findings)
+        store_proposals(_store(request), catalog_for(context.data_dir), chosen, campaign, findings)
     await run_in_threadpool(run)
     return RedirectResponse(f"/prepare/campaigns/{campaign.id}?tenant={chosen}#proposals", status_code=303)
 
@@ -211,6 +196,77 @@ async def decide(request: Request, proposal_id: PathId, who: Principal = Depends
     return RedirectResponse(f"/prepare/campaigns/{made.campaign_id}?tenant={chosen}#proposals", status_code=303)
 
 
+@router.post("/prepare/campaigns/{campaign_id:int}/evidence")
+async def add_evidence(request: Request, campaign_id: PathId, who: Principal = Depends(principal)) -> Response:
+    """Attach a file (size-limited, kept by content hash), an http(s) link or a note to a question."""
+    form = await request.form()
+    chosen = _tenant(request, who, str(form.get("tenant", "")))
+    campaign = _campaign(request, chosen, campaign_id)
+    require(who, "assess")
+    question = str(form.get("question", ""))
+    if question not in catalog_questions(request, campaign):
+        raise HTTPException(422, "choose a question of this campaign")
+    upload, link = form.get("file"), str(form.get("url", "")).strip()
+    data = filename = None
+    if isinstance(upload, StarletteUpload) and upload.filename:
+        data = await upload.read(MAX_EVIDENCE_BYTES + 1)
+        filename = upload.filename
+        if len(data) > MAX_EVIDENCE_BYTES:
+            raise HTTPException(413, f"a file is limited to {MAX_EVIDENCE_BYTES // (1024 * 1024)} MiB")
+    try:
+        await run_in_threadpool(_store(request).add_evidence, chosen, campaign.id, question, who.actor,
+                                url=link or None, note=str(form.get("note", ""))[:4000], data=data,
+                                filename=filename)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    back = (f"/prepare/campaigns/{campaign.id}?tenant={chosen}&framework={form.get('framework', '')}"
+            f"&domain={form.get('domain', '')}#evidence")
+    return RedirectResponse(back, status_code=303)
+
+
+def catalog_questions(request: Request, campaign: Any) -> set[str]:
+    """Ids of the questions of the campaign's frameworks (evidence must back one of them)."""
+    catalog = catalog_for(request.app.state.context.data_dir)
+    return {q.id for f in campaign.frameworks if f in catalog.frameworks for q in catalog.frameworks[f].questions}
+
+
+def _evidence(request: Request, tenant: str, evidence_id: int) -> Any:
+    try:
+        return _store(request).evidence_item(tenant, evidence_id)
+    except NotFound:
+        raise HTTPException(404, f"no evidence {evidence_id}") from None
+
+
+def evidence_file(store: PrepareStore, row: Any) -> FileResponse:
+    """A file as a download, never rendered inline: evidence may be hostile."""
+    if row.kind != "file" or not row.sha256:
+        raise HTTPException(404, f"evidence {row.id} is not a file")
+    path = store.evidence_path(row.sha256)
+    if not path.is_file():
+        raise HTTPException(410, "the evidence file is missing from the data folder")
+    return FileResponse(path, media_type="application/octet-stream", filename=row.filename or "evidence")
+
+
+@router.get("/prepare/evidence/{evidence_id:int}/file")
+def download_evidence(request: Request, evidence_id: PathId, tenant: str = Query("", max_length=64),
+                      who: Principal = Depends(principal)) -> Response:
+    chosen = _tenant(request, who, tenant)
+    return evidence_file(_store(request), _evidence(request, chosen, evidence_id))
+
+
+@router.post("/prepare/evidence/{evidence_id:int}/delete")
+async def delete_evidence(request: Request, evidence_id: PathId, who: Principal = Depends(principal)) -> Response:
+    form = await request.form()
+    chosen = _tenant(request, who, str(form.get("tenant", "")))
+    row = _evidence(request, chosen, evidence_id)  # 404 before any role check
+    require(who, "assess")
+    try:
+        await run_in_threadpool(_store(request).delete_evidence, chosen, evidence_id, who.actor)
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return RedirectResponse(f"/prepare/campaigns/{row.campaign_id}?tenant={chosen}#evidence", status_code=303)
+
+
 @router.get("/prepare/campaigns/{campaign_id:int}/roadmap.{fmt}")
 def roadmap(request: Request, campaign_id: PathId, fmt: str, tenant: str = Query("", max_length=64),
             lang: str = Query("", max_length=2), who: Principal = Depends(principal)) -> Response:
@@ -218,7 +274,7 @@ def roadmap(request: Request, campaign_id: PathId, fmt: str, tenant: str = Query
     campaign = _campaign(request, chosen, campaign_id)
     if fmt not in ("csv", "pdf"):
         raise HTTPException(404, "roadmap.csv or roadmap.pdf")
-    catalog = _catalog(request.app.state.context.data_dir)
+    catalog = catalog_for(request.app.state.context.data_dir)
     export = exports.campaign_roadmap(_store(request), catalog, load_costs(), chosen, campaign)
     language = _lang(request, lang)
     name = f"hygie-roadmap-{chosen}-{campaign.id}-{language}.{fmt}"
@@ -229,12 +285,10 @@ def roadmap(request: Request, campaign_id: PathId, fmt: str, tenant: str = Query
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/prepare/region", response_class=HTMLResponse)
-def region(request: Request, who: Principal = Depends(principal)) -> Response:
-    """Maturity of every hospital the analyst sees, side by side, and the needs they share
-    (the domains weakest on average: what to pool)."""
-    require(who, "audit.read")  # analysts and admins: a regional view
-    catalog = _catalog(request.app.state.context.data_dir)
+def region_view(request: Request, who: Principal) -> tuple[dict[str, Any], list[tuple[float, tuple[str, str], int]]]:
+    """The latest campaign and its assessment per tenant the caller sees, and the ten domains
+    weakest on average across them: (mean score, (framework, domain), number of hospitals)."""
+    catalog = catalog_for(request.app.state.context.data_dir)
     store = _store(request)
     latest: dict[str, Any] = {}
     domain_scores: dict[tuple[str, str], list[float]] = {}
@@ -247,24 +301,89 @@ def region(request: Request, who: Principal = Depends(principal)) -> Response:
         for key, score in result.domains.items():
             if score.score is not None:
                 domain_scores.setdefault(key, []).append(score.score)
-    frameworks = sorted({f for _c, r in latest.values() for f in r.frameworks})
     needs = sorted(((sum(v) / len(v), key, len(v)) for key, v in domain_scores.items()), key=lambda x: x[0])[:10]
+    return latest, needs
+
+
+@router.get("/prepare/region", response_class=HTMLResponse)
+def region(request: Request, who: Principal = Depends(principal)) -> Response:
+    """Maturity of every hospital the analyst sees, side by side, and the needs they share
+    (the domains weakest on average: what to pool)."""
+    require(who, "audit.read")  # analysts and admins: a regional view
+    latest, needs = region_view(request, who)
+    catalog = catalog_for(request.app.state.context.data_dir)
+    frameworks = sorted({f for _c, r in latest.values() for f in r.frameworks})
     return render(request, "region.html", latest=latest, frameworks=frameworks, needs=needs, catalog=catalog)
 
 
-@router.get("/kpis", response_class=HTMLResponse)
-def kpis(request: Request, tenant: str = Query("", max_length=64), days: int = Query(30, ge=1, le=365),
-         who: Principal = Depends(principal)) -> Response:
-    chosen = _tenant(request, who, tenant)
+def board_for(request: Request, tenant: str, unit: Unit, count: int) -> Board:
+    """The KPI board of ``tenant`` now (rules' tags from the running service, assets monitored
+    from its event store)."""
     context = request.app.state.context
-    until = datetime.now(timezone.utc)
-    store = _store(request)
-    times = response_times(store.alert_timings(chosen, until - timedelta(days=days), until))
     rules, _errors = context.rules()
-    definitions = load_definitions()
-    tags = [r.tags for r in rules]
-    catalog = _catalog(context.data_dir)
-    return render(request, "kpis.html", tenant=chosen, tenants=_visible(request, who), days=days, times=times,
-                  fmt=format_duration, tactics=tactic_coverage(tags, definitions),
-                  sector=sector_coverage(tags, definitions), trend=score_trend(store, catalog, chosen),
-                  lg=_lang(request, ""))
+    telemetry = EventStoreTelemetry(context.data_dir / "events")
+    try:
+        return build_board(_store(request), catalog_for(context.data_dir), load_definitions(), tenant,
+                           datetime.now(timezone.utc), count=count, unit=unit,
+                           rule_tags=[r.tags for r in rules], telemetry=telemetry)
+    finally:
+        telemetry.close()
+
+
+def series_value(series: Series, value: float | None, lang: str) -> str:
+    if value is None:
+        return "—"
+    if series.unit == "h":
+        return format_duration(timedelta(hours=value), lang)
+    return f"{value:.0f} %" if series.unit == "%" else f"{value:.0f}"
+
+
+@router.get("/kpis", response_class=HTMLResponse)
+def kpis(request: Request, tenant: str = Query("", max_length=64), period: Unit = Query("month"),
+         count: int = Query(12, ge=2, le=24), who: Principal = Depends(principal)) -> Response:
+    chosen = _tenant(request, who, tenant)
+    lang = _lang(request, "")
+    board = board_for(request, chosen, period, count)
+    names = load_definitions().series
+    charts = {s.key: trend_svg(s.points, fmt=functools.partial(series_value, s, lang=lang),
+                               title=names.get(s.key, {}).get(lang, s.key)) for s in board.series}
+    scores: dict[str, list[tuple[str, float | None]]] = {}
+    for point in board.scores:
+        scores.setdefault(point.framework, []).append((f"{point.created:%Y-%m-%d}", point.score))
+    score_charts = {f: trend_svg(points, fmt=lambda v: f"{v:.0f} %", title=f) for f, points in scores.items()}
+    return render(request, "kpis.html", tenant=chosen, tenants=_visible(request, who), board=board, period=period,
+                  count=count, charts=charts, names=names, score_charts=score_charts, lg=lang,
+                  fmt=format_duration, value=series_value)
+
+
+def user_file(data_dir: Path, name: str) -> Path | None:
+    """A site's own ``evidence.yml`` or ``costs.yml`` in the data folder, as ``hygie assess`` reads."""
+    path = data_dir / name
+    return path if path.is_file() else None
+
+
+def report_bytes(request: Request, tenant: str, month: str | None, lang: str) -> bytes:
+    """The monthly report PDF of ``tenant`` (422 on a malformed month)."""
+    context = request.app.state.context
+    try:
+        since, until = month_span(month or None)
+        settings = load_config(user_file(context.data_dir, "evidence.yml"))
+        costs = load_costs(user_file(context.data_dir, "costs.yml"))
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    rules, _errors = context.rules()
+    return exports.monthly_report(_store(request), catalog_for(context.data_dir), costs, load_definitions(), settings,
+                                  context.data_dir / "events", tenant, since, until, [r.tags for r in rules], lang)
+
+
+@router.get("/prepare/report.pdf")
+def report(request: Request, tenant: str = Query("", max_length=64), month: str = Query("", max_length=7),
+           lang: str = Query("", max_length=2), who: Principal = Depends(principal)) -> Response:
+    """The monthly management report (PDF) of a hospital: KPIs and trends, top risks,
+    incidents, roadmap progress. Default month: the previous one."""
+    chosen = _tenant(request, who, tenant)
+    language = _lang(request, lang)
+    body = report_bytes(request, chosen, month, language)
+    name = f"hygie-report-{chosen}-{month or 'last-month'}-{language}.pdf"
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

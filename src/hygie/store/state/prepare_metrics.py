@@ -1,0 +1,194 @@
+"""Read-only queries the continuity KPIs and the monthly report need from other stages' tables:
+case timings (from the cases, their alerts and their timeline), the month's incidents and NIS 2
+reports, and the asset inventory with its open early warnings.
+
+Kept in the store layer so that Prepare reads the data without importing Respond or Intel.
+Every query takes one tenant; nothing here writes. The intel tables are read through
+``intel_assets_store`` and tolerate columns that a later schema may add (``services``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from hygie.core.moments import as_utc
+from hygie.store.state import intel_assets_store, models_intel
+from hygie.store.state.models import AlertRow
+from hygie.store.state.models_cases import Case, CaseAlert, CaseEntry
+from hygie.store.state.models_intel import KevEntry
+from hygie.store.state.models_respond import Nis2Incident, Nis2Report
+
+# early-warning statuses that mean "dealt with" (anything else is open)
+CLOSED_WARNING = frozenset({"closed", "resolved", "patched", "fixed", "dismissed", "false_positive",
+                            "not_applicable", "done"})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTiming:
+    """What the KPIs need of one case: when it was opened, first acted on, closed, and the
+    earliest alert and event time among its alerts."""
+
+    case_id: int
+    title: str
+    severity: str
+    status: str
+    created: datetime
+    closed: datetime | None  # None while not closed
+    first_alert: datetime | None  # earliest first_seen of its alerts
+    event_times: tuple[str, ...]  # event times of its alerts, as stored
+    alerts_acknowledged: datetime | None  # earliest acknowledgement of its alerts
+    first_status_change: datetime | None  # first status line of its timeline
+
+
+def case_timings(engine: Engine, tenant: str, since: datetime | None = None,
+                 until: datetime | None = None, *, closed_in: bool = False) -> list[CaseTiming]:
+    """Cases of ``tenant`` opened (``closed_in``: closed) in [since, until), oldest first."""
+    column = Case.closed if closed_in else Case.created
+    query = select(Case).where(Case.tenant_id == tenant)
+    if closed_in:
+        query = query.where(Case.status == "closed")
+    if since is not None:
+        query = query.where(column >= since)
+    if until is not None:
+        query = query.where(column < until)
+    with Session(engine) as session:
+        rows = list(session.scalars(query.order_by(Case.created, Case.id)))
+        ids = [c.id for c in rows]
+        alerts: dict[int, list[Any]] = {}
+        changes: dict[int, datetime] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for case_id, first_seen, event_time, acknowledged in session.execute(
+                    select(CaseAlert.case_id, AlertRow.first_seen, AlertRow.event_time, AlertRow.acknowledged)
+                    .join(AlertRow, AlertRow.id == CaseAlert.alert_id)
+                    .where(CaseAlert.case_id.in_(chunk), CaseAlert.tenant_id == tenant)):
+                alerts.setdefault(case_id, []).append((as_utc(first_seen), event_time, as_utc(acknowledged)))
+            for case_id, first in session.execute(
+                    select(CaseEntry.case_id, func.min(CaseEntry.created))
+                    .where(CaseEntry.case_id.in_(chunk), CaseEntry.kind == "status", CaseEntry.tenant_id == tenant)
+                    .group_by(CaseEntry.case_id)):
+                changes[case_id] = as_utc(first)
+    out = []
+    for case in rows:
+        linked = alerts.get(case.id, [])
+        acks = [a for _f, _e, a in linked if a is not None]
+        out.append(CaseTiming(
+            case.id, case.title, case.severity, case.status, as_utc(case.created),
+            as_utc(case.closed) if case.status == "closed" and case.closed else None,
+            min((f for f, _e, _a in linked), default=None),
+            tuple(e for _f, e, _a in linked if e), min(acks, default=None), changes.get(case.id)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Nis2Line:
+    case_id: int
+    kind: str
+    due: datetime
+    submitted: datetime | None
+
+
+def nis2_reports(engine: Engine, tenant: str, since: datetime, until: datetime) -> list[Nis2Line]:
+    """NIS 2 reports of ``tenant`` due, or of incidents the hospital became aware of, in
+    [since, until)."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Nis2Report.case_id, Nis2Report.kind, Nis2Report.due, Nis2Report.submitted)
+            .join(Nis2Incident, Nis2Incident.case_id == Nis2Report.case_id)
+            .where(Nis2Report.tenant_id == tenant,
+                   ((Nis2Report.due >= since) & (Nis2Report.due < until))
+                   | ((Nis2Incident.aware_at >= since) & (Nis2Incident.aware_at < until)))
+            .order_by(Nis2Report.due, Nis2Report.id))
+        return [Nis2Line(c, k, as_utc(d), as_utc(s) if s else None) for c, k, d, s in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetInfo:
+    host: str
+    ip: str
+    exposed: bool
+    criticality: str
+    services: tuple[str, ...] | None  # None: the store keeps no services for assets (yet)
+
+
+@dataclass(frozen=True, slots=True)
+class WarningInfo:
+    cve_id: str
+    name: str
+    host: str
+    status: str
+    rank: int
+    created: datetime
+    date_added: str
+    ransomware: bool
+    exposed: bool
+    criticality: str
+    level: str = ""  # the intel stage's own level of the warning, where it has one
+
+
+@dataclass(frozen=True, slots=True)
+class AssetData:
+    """A tenant's asset inventory, its open early warnings, and the size of the KEV catalog."""
+
+    assets: list[AssetInfo]
+    open_warnings: list[WarningInfo]
+    kev_entries: int
+
+
+def _services(asset: Any) -> tuple[str, ...] | None:
+    """Services kept on the asset row itself, where a schema has such a column."""
+    for name in ("services", "open_ports", "ports"):
+        value = getattr(asset, name, None)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = [v for v in value.replace(";", ",").split(",") if v.strip()]
+        return tuple(str(v).strip().lower() for v in value)
+    return None
+
+
+def _exposures(session: Session, tenant: str) -> dict[int, list[str]]:
+    """Open internet exposures per asset id, from the exposure table where the intel stage has
+    one (nmap / internet-scan imports): ``port/transport``, the service name, and
+    ``risk:<name>`` when the intel stage itself matched a risky-service entry."""
+    model = getattr(models_intel, "IntelExposure", None)
+    if model is None:
+        return {}
+    query = select(model).where(model.tenant_id == tenant)
+    if hasattr(model, "open"):
+        query = query.where(model.open.is_(True))
+    out: dict[int, list[str]] = {}
+    for row in session.scalars(query):
+        names = [f"{row.port}/{getattr(row, 'transport', 'tcp') or 'tcp'}"]
+        names += [str(v).lower() for v in (getattr(row, "service", ""),) if v]
+        names += [f"risk:{row.risk}"] if getattr(row, "risk", "") else []
+        out.setdefault(row.asset_id, []).extend(names)
+    return out
+
+
+def asset_data(engine: Engine, tenant: str) -> AssetData:
+    """Assets of ``tenant`` with their known exposed services, open KEV early warnings, and the
+    size of the KEV catalog. Exposure-only warnings (no CVE) are left to the exposure check."""
+    only = frozenset({tenant})
+    with Session(engine) as session:
+        exposures = _exposures(session, tenant)
+        kev = session.scalar(select(func.count()).select_from(KevEntry)) or 0
+    assets = []
+    for a in intel_assets_store.list_assets(engine, only):
+        services = _services(a)
+        if a.id in exposures:
+            services = (*(services or ()), *exposures[a.id])
+        elif services is None and exposures:
+            services = ()  # the exposure data exists: no open service seen on this asset
+        assets.append(AssetInfo(a.host, a.ip or "", bool(a.exposed) or a.id in exposures,
+                                a.criticality or "support", services))
+    warnings = [WarningInfo(k.cve_id, k.name or "", a.host, w.status, w.rank, as_utc(w.created), k.date_added or "",
+                            (k.ransomware or "").lower() == "known", bool(a.exposed), a.criticality or "support",
+                            str(getattr(w, "level", "") or ""))
+                for w, a, k in intel_assets_store.list_warnings(engine, only, limit=10_000)
+                if k is not None and (w.status or "new").lower() not in CLOSED_WARNING]
+    return AssetData(assets, warnings, int(kev))
