@@ -149,9 +149,12 @@ class _MailHandler:
 
 
 class SmtpPeer:
-    """aiosmtpd on a free port, with LOGIN/PLAIN authentication (allowed without TLS here)."""
+    """aiosmtpd on a free port, with LOGIN/PLAIN authentication. ``tls`` (a server-side
+    ``ssl.SSLContext``) with ``mode`` ``starttls``: STARTTLS offered and required before
+    login or mail; ``implicit``: TLS from the first byte (SMTPS). Without it, login is allowed
+    in clear."""
 
-    def __init__(self, username: str = "hygie", password: str = "") -> None:
+    def __init__(self, username: str = "hygie", password: str = "", tls: Any = None, mode: str = "starttls") -> None:
         self.handler = _MailHandler()
         self.port = free_port()
         self.logins: list[str] = []
@@ -161,8 +164,15 @@ class SmtpPeer:
             self.logins.append(data.login.decode() if isinstance(data, LoginPassword) else "?")
             return AuthResult(success=ok)
 
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                     authenticator=authenticate, auth_require_tls=False)
+        if tls is None:
+            self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                         authenticator=authenticate, auth_require_tls=False)
+        elif mode == "starttls":
+            self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
+                                         tls_context=tls, require_starttls=True, auth_require_tls=True)
+        else:
+            self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
+                                         ssl_context=tls, auth_require_tls=False)
 
     def start(self) -> SmtpPeer:
         self.controller.start()
@@ -219,11 +229,17 @@ class SyslogPeer:
 
 class Slapd:
     """OpenLDAP's slapd from Debian, with an mdb database in ``folder`` and the core, cosine,
-    inetorgperson and nis schemas plus the AD-shaped one above."""
+    inetorgperson and nis schemas plus the AD-shaped one above. With ``tls`` (certificate,
+    key, CA as PEM files) it also answers LDAPS on ``tls_port`` and StartTLS on ``port``."""
 
-    def __init__(self, folder: Path, password: str = "directory-admin-secret") -> None:
+    def __init__(self, folder: Path, password: str = "directory-admin-secret", tls: Any = None) -> None:
         self.folder, self.password, self.port = folder, password, free_port()
+        self.tls, self.tls_port = tls, free_port() if tls is not None else 0
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
 
     @property
     def url(self) -> str:
@@ -233,12 +249,15 @@ class Slapd:
         (self.folder / "db").mkdir(parents=True, exist_ok=True)
         (self.folder / "ad-shape.schema").write_text(AD_SHAPE_SCHEMA)
         includes = "\n".join(f"include {SCHEMAS / name}.schema" for name in ("core", "cosine", "inetorgperson", "nis"))
+        tls = "" if self.tls is None else (f"TLSCACertificateFile {self.tls.ca}\nTLSCertificateFile {self.tls.cert}\n"
+                                           f"TLSCertificateKeyFile {self.tls.key}\n")
         (self.folder / "slapd.conf").write_text(
-            f"{includes}\ninclude {self.folder / 'ad-shape.schema'}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+            f"{includes}\ninclude {self.folder / 'ad-shape.schema'}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n{tls}"
             f"pidfile {self.folder / 'slapd.pid'}\ndatabase mdb\nsuffix \"{BASE_DN}\"\nrootdn \"{ADMIN_DN}\"\n"
             f"rootpw {self.password}\ndirectory {self.folder / 'db'}\nmaxsize 10485760\n")
         self.log = open(self.folder / "slapd.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen([SLAPD, "-f", str(self.folder / "slapd.conf"), "-h", f"{self.url}/", "-d", "0"],
+        listen = f"{self.url}/" + (f" {self.ldaps_url}/" if self.tls is not None else "")
+        self.process = subprocess.Popen([SLAPD, "-f", str(self.folder / "slapd.conf"), "-h", listen, "-d", "0"],
                                         stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(100):
             try:

@@ -111,3 +111,48 @@ def test_the_response_policy_page(tmp_path) -> None:
     assert hospital.post("/responses/policy", data={"csrf_token": hospital_csrf, "tenant": "chu-nord",
                                                     "action": "auto", "name": "ldap.disable_user",
                                                     "allowed": "true"}).status_code == 403
+
+
+def test_the_run_and_its_timeline_read_in_french(tmp_path) -> None:
+    """What a run writes on the case's timeline follows the reader's language; the English
+    text is what is stored (and what a reader in English sees)."""
+    _seeded, app, case_id = _setup(tmp_path)
+    analyst, csrf = _login(app, "analyst", case_id)
+    analyst.post(f"/cases/{case_id}/runs", data={"csrf_token": csrf, "playbook": "fiches_reflexes", "dry_run": "on"})
+    analyst.post(f"/cases/{case_id}/runs", data={"csrf_token": csrf, "playbook": "fiches_reflexes"})
+    english = analyst.get(f"/cases/{case_id}", headers={"Accept-Language": "en"}).text
+    assert "Playbook started (dry run): Staff first steps" in english
+    assert "Waiting for approval: Disconnect the workstation from the network" in english
+    analyst.get("/lang/fr")
+    french = analyst.get(f"/cases/{case_id}").text
+    assert "Playbook démarré (simulation) : Fiches réflexes" in french
+    assert "En attente d&#39;approbation : Déconnecter le poste du réseau" in french
+    assert "Simulation : Déconnecter le poste du réseau : demanderait au personnel : Débrancher" in french
+    assert "Waiting for approval" not in french and "<td>Déconnecter le poste du réseau</td>" in french
+    step_url = re.search(r'action="(/cases/\d+/runs/\d+/steps/\d+)"', french).group(1)  # type: ignore[union-attr]
+    analyst.post(step_url, data={"csrf_token": csrf, "decision": "reject"})
+    assert "Étape refusée : Déconnecter le poste du réseau" in analyst.get(f"/cases/{case_id}").text
+
+
+def test_nis2_details_are_entered_on_the_case_page(tmp_path) -> None:
+    _seeded, app, case_id = _setup(tmp_path)
+    analyst, csrf = _login(app, "analyst", case_id)
+    analyst.post(f"/cases/{case_id}/nis2", data={"csrf_token": csrf, "action": "flag", "aware_at": "2026-03-28T09:00"})
+    page = analyst.get(f"/cases/{case_id}").text
+    assert "Details for the reports" in page and "Still to complete for the final report:" in page
+    saved = analyst.post(f"/cases/{case_id}/nis2", follow_redirects=False, data={
+        "csrf_token": csrf, "action": "details", "contact": "RSSI, 01 23 45 67 89", "status": "contained",
+        "incident_start": "2026-03-28T07:30", "root_cause": "VPN sans MFA", "personal_data": "unknown"})
+    assert saved.status_code == 303
+    page = analyst.get(f"/cases/{case_id}").text
+    assert 'value="RSSI, 01 23 45 67 89"' in page and 'value="2026-03-28T07:30"' in page
+    assert re.search(r'<option value="contained" selected>', page)
+    draft = json.loads(analyst.get(f"/cases/{case_id}/nis2/final.json", params={"lang": "en"}).text)
+    fields = {f["id"]: f["value"] for f in draft["fields"]}
+    assert fields["root_cause"] == "VPN sans MFA" and fields["incident_start"] == "2026-03-28 07:30 CET"
+    assert fields["status"] == "contained" and "contact" not in draft["missing"]
+    bad = analyst.post(f"/cases/{case_id}/nis2", data={"csrf_token": csrf, "action": "details", "status": "over"})
+    assert bad.status_code == 409
+    hospital, hospital_csrf = _login(app, "hospital", case_id)
+    assert hospital.post(f"/cases/{case_id}/nis2", data={"csrf_token": hospital_csrf, "action": "details",
+                                                        "contact": "x"}).status_code == 403

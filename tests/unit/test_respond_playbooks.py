@@ -33,7 +33,8 @@ def test_library_loads_without_problems() -> None:
 
 def test_workflow_features_are_used() -> None:
     types = {step["type"] for p in load_library().playbooks.values() for step in p.data["workflow"].values()}
-    assert types == {"start", "end", "action", "if-condition", "parallel", "playbook-action"}
+    assert types == {"start", "end", "action", "if-condition", "parallel", "playbook-action", "while-condition",
+                     "switch-condition"}
 
 
 def _broken(mutate) -> str:
@@ -49,7 +50,7 @@ def _step(data: dict, kind: str) -> dict:
 @pytest.mark.parametrize("mutate, pointer_part, message", [
     (lambda d: d.update(spec_version="cacao-1.0"), "/spec_version", "cacao-2.0"),
     (lambda d: d.pop("workflow_start"), "/", "workflow_start"),
-    (lambda d: _step(d, "parallel").update(type="while-condition"), "/type", "while-condition"),
+    (lambda d: _step(d, "parallel").update(type="until-condition"), "/type", "until-condition"),
     (lambda d: _step(d, "action")["commands"][0].update(type="bash"), "/commands/0/type", "bash"),
     (lambda d: _step(d, "action").update(on_completion="action--00000000-0000-4000-8000-000000000000"),
      "/on_completion", "not in the workflow"),
@@ -96,3 +97,63 @@ def test_a_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
 def test_extension_is_declared_where_used() -> None:
     for playbook in load_library().playbooks.values():
         assert HYGIE_EXTENSION in playbook.data["extension_definitions"]
+
+
+SPREADING = LIBRARY / "ransomware_spreading.json"
+
+
+def _broken_spreading(mutate) -> str:
+    data = json.loads(SPREADING.read_text(encoding="utf-8"))
+    mutate(data)
+    return json.dumps(data, indent=2)
+
+
+def _id(data: dict, kind: str) -> str:
+    return next(k for k, s in data["workflow"].items() if s["type"] == kind)
+
+
+def _command_step(data: dict, action: str) -> dict:
+    return next(s for s in data["workflow"].values() if any(action in c.get("command", "") for c in s.get("commands", [])))
+
+
+@pytest.mark.parametrize("mutate, pointer_part, message", [
+    (lambda d: _step(d, "while-condition").pop("on_true"), "/workflow/while-condition--", "on_true"),
+    (lambda d: _step(d, "while-condition").update(condition="$$host_list$$ ~ 'x'"), "/condition", "cannot read"),
+    (lambda d: _step(d, "while-condition").update(condition="$$hosts$$ != ''"), "/condition", "$$hosts$$"),
+    (lambda d: _step(d, "switch-condition").pop("cases"), "/workflow/switch-condition--", "cases"),
+    (lambda d: _step(d, "switch-condition").update(switch="host_criticality"), "/switch", "does not match"),
+    (lambda d: _step(d, "switch-condition").update(switch="$$criticality$$"), "/switch", "$$criticality$$"),
+    (lambda d: _step(d, "switch-condition")["cases"].update(vital="action--00000000-0000-4000-8000-000000000000"),
+     "/cases/vital", "not in the workflow"),
+    (lambda d: _command_step(d, "hygie.shift")["commands"][0].update(command="hygie.shift from=host_list into=nothing"),
+     "/command", "$$nothing$$ is not declared"),
+    (lambda d: _command_step(d, "hygie.shift")["commands"][0].update(command="hygie.shift into=current_host"),
+     "/command", "needs from="),
+    (lambda d: _command_step(d, "hygie.shift")["commands"].append({"type": "manual", "command": "and a person"}),
+     "/commands", "alone in their step"),
+])
+def test_bad_loops_and_switches_name_the_file_and_the_step(mutate, pointer_part, message) -> None:
+    text = _broken_spreading(mutate)
+    with pytest.raises(PlaybookError) as caught:
+        load_text(text, "spreading_bad.json")
+    problem = caught.value.problems[0]
+    assert problem.path == "spreading_bad.json" and pointer_part in problem.pointer and message in str(problem), \
+        str(caught.value)
+    assert problem.pointer.startswith("/workflow/") and problem.line is not None
+    assert str(problem).startswith("spreading_bad.json:")
+
+
+def test_a_loop_body_that_points_back_to_its_loop_is_a_cycle() -> None:
+    def back(data: dict) -> None:
+        _command_step(data, "edr.isolate host=$$current_host$$")["on_completion"] = _id(data, "while-condition")
+    with pytest.raises(PlaybookError, match="loops back"):
+        load_text(_broken_spreading(back), "spreading_cycle.json")
+
+
+def test_the_spreading_playbook_loops_over_hosts_and_switches_on_criticality() -> None:
+    playbook = load_library().get("ransomware_spreading")
+    assert playbook is not None
+    loop = _step(playbook.data, "while-condition")
+    switch = _step(playbook.data, "switch-condition")
+    assert loop["condition"] == "$$host_list$$ != ''" and set(switch["cases"]) == {"vital", "important", "default"}
+    assert step_text(loop, "fr")[0] == "Pour chaque poste touché"

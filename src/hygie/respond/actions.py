@@ -43,27 +43,42 @@ class Command:
     action: str  # registry name, "http-api" or "manual"
     args: dict[str, str]
     text: str  # what a person reads
+    text_fr: str = ""  # the same in French (from the playbook's i18n extension)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "action": self.action, "args": self.args, "text": self.text}
+        return {"type": self.type, "action": self.action, "args": self.args, "text": self.text,
+                "text_fr": self.text_fr}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Command:
+        return cls(data["type"], data["action"], data["args"], data["text"], data.get("text_fr", ""))
 
 
-def resolve(command: dict[str, Any], variables: dict[str, Any], text: str) -> Command:
+def manual_summary(text: str, dry_run: bool, actor: str, lang: str = "en") -> str:
+    """What a manual step's outcome says (a person does it; Hygie records who confirmed)."""
+    if lang == "fr":
+        return f"demanderait au personnel : {text}" if dry_run else \
+            f"fait, confirmé par {actor or 'un analyste'} : {text}"
+    return f"would ask staff to: {text}" if dry_run else f"done, confirmed by {actor or 'an analyst'}: {text}"
+
+
+def resolve(command: dict[str, Any], variables: dict[str, Any], text: str, text_fr: str = "") -> Command:
     """The command with ``$$variables$$`` replaced (``KeyError`` when one has no value)."""
     kind = command["type"]
+    french = substitute(text_fr, variables) if text_fr else ""
     if kind == "x-hygie-action":
         action, raw = split_hygie_command(command["command"])
         args = {key: substitute(value, variables) for key, value in raw.items()}
         if command.get("content"):
             extra = json.loads(substitute(command["content"], variables))
             args.update({str(k): str(v) for k, v in extra.items()})
-        return Command(kind, action, args, substitute(text, variables))
+        return Command(kind, action, args, substitute(text, variables), french)
     if kind == "http-api":
         args = {"request": substitute(command["command"], variables),
                 "body": substitute(command.get("content") or command.get("payload") or "", variables),
                 "headers": json.dumps(command.get("headers", {}))}
-        return Command(kind, "http-api", args, substitute(text, variables))
-    return Command(kind, "manual", {}, substitute(text, variables))
+        return Command(kind, "http-api", args, substitute(text, variables), french)
+    return Command(kind, "manual", {}, substitute(text, variables), french)
 
 
 def needs_approval(command: Command, auto_allowed: set[str]) -> bool:
@@ -76,9 +91,7 @@ def execute(toolkit: Toolkit, tenant: str, command: Command, key: str, *, dry_ru
     """Run (or dry-run) one command; any failure becomes ``Outcome(ok=False)``."""
     limit = timeout or toolkit.default_timeout
     if command.action == "manual":
-        if dry_run:
-            return Outcome(True, f"would ask staff to: {command.text}")
-        return Outcome(True, f"done, confirmed by {actor or 'an analyst'}: {command.text}")
+        return Outcome(True, manual_summary(command.text, dry_run, actor))
     try:
         if command.action == "http-api":
             function, ctx = _http_api, ActionContext(tenant, {"agent": agent or {}}, key, limit, case_id, run_id)

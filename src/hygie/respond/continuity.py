@@ -10,8 +10,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from hygie.core.moments import as_utc as _utc
+from hygie.respond import timeline
 from hygie.store.state import audit
-from hygie.store.state.models_cases import Case, CaseEntry
+from hygie.store.state.models_cases import Case
 from hygie.store.state.models_respond import CareServiceStatus
 from hygie.store.state.scope import Tenants, scoped
 
@@ -51,9 +52,9 @@ def set_status(engine: Engine, tenants: Tenants, case_id: int, service: str, sta
                                       at=moment, author=actor, note=note[:2000]))
         if service not in case.care_impact:
             case.care_impact = sorted({*case.care_impact, service})
-        session.add(CaseEntry(case_id=case_id, tenant_id=case.tenant_id, created=datetime.now(timezone.utc),
-                              author=actor, kind="continuity", text=f"{service}: {status}" + (f" ({note})" if note else ""),
-                              data={"service": service, "status": status, "at": moment.isoformat()}))
+        timeline.add(session, case_id, case.tenant_id, actor, "continuity", "continuity.status",
+                     {"service": service, "status": timeline.word(status), "note": f" ({note})" if note else ""},
+                     {"service": service, "status": status, "at": moment.isoformat()})
         audit.record(session, actor, "case.continuity", f"case:{case_id}", case.tenant_id,
                      {"service": service, "status": status, "at": moment.isoformat()})
         return True

@@ -15,19 +15,25 @@ by default): 31 January -> 28 or 29 February, a local time that does not exist t
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from hygie.respond import timeline
 from hygie.store.state import audit
-from hygie.store.state.models_cases import Case, CaseEntry
+from hygie.store.state.models_cases import Case
 from hygie.store.state.models_respond import Nis2Incident, Nis2Report
 from hygie.store.state.scope import Tenants, scoped
 
 DEFAULT_TZ = "Europe/Paris"
+FIELDS = Path(__file__).with_name("templates") / "nis2_fields.json"
 KINDS = ("early_warning", "notification", "intermediate", "final")
 EARLY_WARNING = timedelta(hours=24)
 NOTIFICATION = timedelta(hours=72)
@@ -35,6 +41,43 @@ NOTIFICATION = timedelta(hours=72)
 
 class Nis2Error(ValueError):
     """A NIS 2 request that is refused (case not flagged, unknown report kind...)."""
+
+
+@lru_cache(maxsize=1)
+def report_fields() -> dict[str, Any]:
+    """The reports' fields, their labels and bases, and the analyst's details (data file)."""
+    return json.loads(FIELDS.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def check_details(given: dict[str, Any]) -> dict[str, str]:
+    """The analyst's details, checked against ``nis2_fields.json``: known keys, allowed
+    values, lengths; ``incident_start`` an ISO date-time (stored in UTC). An empty value
+    removes the key (it stays in the result, empty, for ``update`` to drop)."""
+    rules: dict[str, Any] = report_fields()["details"]
+    checked: dict[str, str] = {}
+    for key, value in given.items():
+        rule = rules.get(key)
+        if rule is None:
+            raise Nis2Error(f"unknown detail {key!r} (known: {', '.join(sorted(rules))})")
+        text = "" if value is None else str(value).strip()
+        if text and "values" in rule and text not in rule["values"]:
+            raise Nis2Error(f"{key} must be one of {', '.join(rule['values'])}")
+        if text and rule.get("type") == "datetime":
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise Nis2Error(f"{key} must be an ISO date and time, not {text[:40]!r}") from None
+            text = _utc(_in_range(moment, key)).isoformat()
+        if len(text) > rule.get("max", 100):
+            raise Nis2Error(f"{key} is limited to {rule.get('max', 100)} characters")
+        checked[key] = text
+    return checked
+
+
+def _in_range(moment: datetime, what: str) -> datetime:
+    if not 2000 <= moment.year <= 2100:
+        raise Nis2Error(f"{what} must be between the years 2000 and 2100")
+    return moment
 
 
 def _utc(moment: datetime) -> datetime:
@@ -99,6 +142,7 @@ class Nis2Status:
     cross_border_detail: str
     summary: str
     reports: list[ReportDue]
+    details: dict[str, str] = field(default_factory=dict)
 
 
 def _due(row: Nis2Report, tz: str, now: datetime) -> ReportDue:
@@ -109,17 +153,18 @@ def _due(row: Nis2Report, tz: str, now: datetime) -> ReportDue:
                      submitted is None and remaining < 0)
 
 
-def _entry(session: Session, case: Case, actor: str, text: str, data: dict[str, object]) -> None:
-    session.add(CaseEntry(case_id=case.id, tenant_id=case.tenant_id, created=datetime.now(timezone.utc),
-                          author=actor, kind="nis2", text=text, data=data))
+def _entry(session: Session, case: Case, actor: str, key: str, params: dict[str, timeline.Param],
+           data: dict[str, object]) -> None:
+    timeline.add(session, case.id, case.tenant_id, actor, "nis2", key, params, data)
 
 
 def flag(engine: Engine, tenants: Tenants, case_id: int, actor: str, aware_at: datetime, *,
          tz: str = DEFAULT_TZ, suspected_malicious: bool = False, cross_border: bool = False,
-         cross_border_detail: str = "", summary: str = "") -> bool:
+         cross_border_detail: str = "", summary: str = "", details: dict[str, Any] | None = None) -> bool:
     """Flag a case as a significant incident; the deadlines start from ``aware_at``."""
     zone(tz)
-    aware = _utc(aware_at)
+    aware = _utc(_in_range(aware_at, "aware_at"))
+    extra = {k: v for k, v in check_details(details or {}).items() if v}
     with Session(engine) as session, session.begin():
         case = session.scalar(scoped(select(Case).where(Case.id == case_id), Case.tenant_id, tenants))
         if case is None:
@@ -128,12 +173,12 @@ def flag(engine: Engine, tenants: Tenants, case_id: int, actor: str, aware_at: d
             raise Nis2Error(f"case {case_id} is already flagged as a significant incident")
         session.add(Nis2Incident(case_id=case_id, tenant_id=case.tenant_id, aware_at=aware, timezone=tz,
                                  suspected_malicious=suspected_malicious, cross_border=cross_border,
-                                 cross_border_detail=cross_border_detail, summary=summary,
+                                 cross_border_detail=cross_border_detail, summary=summary, details=extra,
                                  flagged_by=actor, flagged=datetime.now(timezone.utc)))
         session.flush()
         for kind, due in deadlines(aware, tz).items():
             session.add(Nis2Report(case_id=case_id, tenant_id=case.tenant_id, kind=kind, due=due))
-        _entry(session, case, actor, f"Flagged as a NIS 2 significant incident (aware {aware.isoformat()})",
+        _entry(session, case, actor, "nis2.flagged", {"aware": aware.isoformat()},
                {"aware_at": aware.isoformat(), "timezone": tz})
         audit.record(session, actor, "nis2.flag", f"case:{case_id}", case.tenant_id,
                      {"aware_at": aware.isoformat(), "timezone": tz, "cross_border": cross_border,
@@ -143,17 +188,23 @@ def flag(engine: Engine, tenants: Tenants, case_id: int, actor: str, aware_at: d
 
 def update(engine: Engine, tenants: Tenants, case_id: int, actor: str, *, suspected_malicious: bool | None = None,
            cross_border: bool | None = None, cross_border_detail: str | None = None,
-           summary: str | None = None) -> bool:
+           summary: str | None = None, details: dict[str, Any] | None = None) -> bool:
+    """Change what is given; ``details`` are merged (an empty value removes one)."""
+    checked = check_details(details or {})
     with Session(engine) as session, session.begin():
         incident = _incident(session, tenants, case_id)
-        changes = {k: v for k, v in (("suspected_malicious", suspected_malicious), ("cross_border", cross_border),
-                                     ("cross_border_detail", cross_border_detail), ("summary", summary))
-                   if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in (
+            ("suspected_malicious", suspected_malicious), ("cross_border", cross_border),
+            ("cross_border_detail", cross_border_detail), ("summary", summary)) if v is not None}
         for key, value in changes.items():
             setattr(incident, key, value)
+        if checked:
+            merged = {**(incident.details or {}), **checked}
+            incident.details = {k: v for k, v in merged.items() if v}
+            changes["details"] = sorted(checked)
         if changes:
             audit.record(session, actor, "nis2.update", f"case:{case_id}", incident.tenant_id,
-                         {k: v for k, v in changes.items() if k != "summary"})
+                         {k: v for k, v in changes.items() if k not in ("summary", "cross_border_detail")})
         return True
 
 
@@ -167,6 +218,7 @@ def _incident(session: Session, tenants: Tenants, case_id: int) -> Nis2Incident:
 
 def request_intermediate(engine: Engine, tenants: Tenants, case_id: int, due: datetime, actor: str) -> int:
     """The authority asked for an intermediate report by ``due``."""
+    _in_range(due, "due")
     with Session(engine) as session, session.begin():
         incident = _incident(session, tenants, case_id)
         row = Nis2Report(case_id=case_id, tenant_id=incident.tenant_id, kind="intermediate", due=_utc(due),
@@ -175,7 +227,7 @@ def request_intermediate(engine: Engine, tenants: Tenants, case_id: int, due: da
         session.flush()
         case = session.get(Case, case_id)
         assert case is not None
-        _entry(session, case, actor, f"Intermediate NIS 2 report requested for {_utc(due).isoformat()}", {"report": row.id})
+        _entry(session, case, actor, "nis2.intermediate", {"due": _utc(due).isoformat()}, {"report": row.id})
         audit.record(session, actor, "nis2.intermediate", f"case:{case_id}", incident.tenant_id,
                      {"due": _utc(due).isoformat()})
         return row.id
@@ -187,7 +239,7 @@ def mark_submitted(engine: Engine, tenants: Tenants, case_id: int, kind: str, ac
     deadline to one month after it."""
     if kind not in KINDS:
         raise Nis2Error(f"report kind must be one of {', '.join(KINDS)}")
-    moment = _utc(at) if at else datetime.now(timezone.utc)
+    moment = _utc(_in_range(at, "at")) if at else datetime.now(timezone.utc)
     with Session(engine) as session, session.begin():
         incident = _incident(session, tenants, case_id)
         row = session.scalar(select(Nis2Report).where(Nis2Report.case_id == case_id, Nis2Report.kind == kind,
@@ -201,7 +253,7 @@ def mark_submitted(engine: Engine, tenants: Tenants, case_id: int, kind: str, ac
                 final.due = add_month(moment, incident.timezone)
         case = session.get(Case, case_id)
         assert case is not None
-        _entry(session, case, actor, f"NIS 2 {kind.replace('_', ' ')} sent", {"report": row.id})
+        _entry(session, case, actor, "nis2.sent", {"kind": timeline.word(kind)}, {"report": row.id})
         audit.record(session, actor, "nis2.submitted", f"case:{case_id}", incident.tenant_id,
                      {"kind": kind, "at": moment.isoformat()})
 
@@ -218,7 +270,7 @@ def status(engine: Engine, tenants: Tenants, case_id: int, now: datetime | None 
         reports = [_due(row, incident.timezone, moment) for row in rows]
         return Nis2Status(case_id, incident.tenant_id, _utc(incident.aware_at), incident.timezone,
                           incident.suspected_malicious, incident.cross_border, incident.cross_border_detail,
-                          incident.summary, reports)
+                          incident.summary, reports, dict(incident.details or {}))
 
 
 def open_deadlines(engine: Engine, tenants: Tenants, now: datetime | None = None) -> list[tuple[int, ReportDue]]:

@@ -2,8 +2,12 @@
 
 The draft gathers what the authority asks for (what happened, detection, suspected cause,
 cross-border impact, severity and impact on care, indicators, measures taken) from the case's
-alerts, observables, continuity records and timeline; the analyst reviews and sends it. Texts
-and layout are data: ``templates/nis2_texts.json`` and ``templates/nis2_report.html``."""
+alerts, observables, continuity records and timeline, plus the details the analyst added to
+the incident (contact, threat type, root cause...); the analyst reviews and sends it. Each
+report kind lists its fields, labelled and with their legal basis, in
+``templates/nis2_fields.json``; a field with nothing to put in it is marked "to complete", so a
+gap is visible rather than silently absent. Texts and layout are data:
+``templates/nis2_texts.json``, ``nis2_fields.json`` and ``nis2_report.html``."""
 
 from __future__ import annotations
 
@@ -17,13 +21,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from hygie.respond import cases, continuity, nis2
+from hygie.respond import cases, continuity, nis2, timeline
 from hygie.store.state.models import Tenant
 
 TEMPLATES = Path(__file__).with_name("templates")
 LANGS = ("fr", "en")
 IOC_KINDS = ("ip", "domain", "url", "hash", "file")  # hosts and users are ours, not indicators
-MEASURE_PREFIXES = ("Action done", "Rollback done", "Step approved", "Task done")
+MEASURE_PREFIXES = ("Action done", "Rollback done", "Step approved", "Task done")  # lines written without a key
+MEASURE_KEYS = ("action.done", "rollback.done", "step.approved")
 
 
 class ReportError(ValueError):
@@ -74,8 +79,10 @@ def draft(engine: Engine, tenants: frozenset[str] | None, case_id: int, kind: st
                  "recovery": _duration(s.recovery_seconds), "down": _duration(s.down_seconds),
                  "degraded": _duration(s.degraded_seconds)}
                 for s in continuity.summary(engine, tenants, case_id, moment)]
-    measures = [{"at": e.created, "at_local": _local(e.created, tz), "text": e.text, "author": e.author}
-                for e in view.timeline if e.text.startswith(MEASURE_PREFIXES)]
+    measures = [{"at": e.created, "at_local": _local(e.created, tz), "text": timeline.entry_text(e, lang),
+                 "author": e.author} for e in view.timeline
+                if (e.data or {}).get("msg") in MEASURE_KEYS or
+                (not (e.data or {}).get("msg") and e.text.startswith(MEASURE_PREFIXES))]
     what = state.summary or view.case.description or view.case.title
     report: dict[str, Any] = {
         "format": "hygie-nis2-report/1", "kind": kind, "lang": lang, "entity": entity,
@@ -95,8 +102,63 @@ def draft(engine: Engine, tenants: frozenset[str] | None, case_id: int, kind: st
         "measures": measures,
         "deadlines": [{"kind": r.kind, "due": r.due, "due_local": _local(r.due, tz), "submitted": r.submitted}
                       for r in state.reports],
+        "details": dict(state.details),
     }
+    report["fields"] = _fields(report, kind, lang)
+    report["progress_report"] = kind == "final" and state.details.get("status") != "resolved"
+    report["missing"] = [f["id"] for f in report["fields"] if f["missing"]]
     return report
+
+
+def _fields(report: dict[str, Any], kind: str, lang: str) -> list[dict[str, Any]]:
+    """The report's fields in order, each labelled, with its basis and value (``missing``
+    when there is nothing to put in it yet)."""
+    catalog = nis2.report_fields()
+    words, t, details, tz = catalog["words"][lang], texts()[lang], report["details"], report["timezone"]
+    start = details.get("incident_start")
+    first = report["detection"]["first_alert_local"]
+    colon = " : " if lang == "fr" else ": "
+    values: dict[str, Any] = {
+        "entity": report["entity"],
+        "entity_category": words.get(details.get("entity_category", ""), ""),
+        "sector": words["health"],
+        "contact": details.get("contact", ""),
+        "case": f"#{report['case']['id']} — {report['case']['title']}",
+        "aware_at": report["aware_at_local"],
+        "incident_start": _local(datetime.fromisoformat(start), tz) if start else
+        (f"{first} {words['first_alert_note']}" if first else ""),
+        "detected_at": first or report["detection"]["case_opened_local"],
+        "summary": report["what_happened"],
+        "suspected_malicious": t["malicious"] if report["suspected_malicious"] else t["not_malicious"],
+        "cross_border": " ".join(filter(None, [t["cross_yes"] if report["cross_border"] else t["cross_no"],
+                                                report["cross_border_detail"]])),
+        "status": words.get(details.get("status", ""), ""),
+        "assistance": details.get("assistance", ""),
+        "severity_impact": f"{t['severity_label']}{colon}{words.get(report['severity'], report['severity'])}" +
+        (f" — {t['services']}{colon}{', '.join(report['care_impact'])}" if report["care_impact"] else ""),
+        "services": report["services"], "iocs": report["iocs"], "measures": report["measures"],
+        "alerts": report["alerts"],
+        "users_affected": details.get("users_affected", ""),
+        "mitigation_ongoing": details.get("mitigation_ongoing", ""),
+        "description": details.get("description", ""),
+        "threat_type": details.get("threat_type", ""),
+        "root_cause": details.get("root_cause", ""),
+        "personal_data": words.get(details.get("personal_data", ""), ""),
+        "other_declarations": details.get("other_declarations", ""),
+    }
+    found = []
+    for name in catalog["reports"][kind]:
+        spec = catalog["fields"][name]
+        value = values[name]
+        basis = spec.get(f"basis_{lang}", spec["basis"])
+        found.append({"id": name, "label": spec[lang], "basis": basis, "value": value,
+                      "missing": value in ("", None) or (value == [] and not spec.get("empty_ok"))})
+    return found
+
+
+def json_ready(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with its times as ISO strings (what the JSON export holds)."""
+    return json.loads(to_json(report))  # type: ignore[no-any-return]
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -110,8 +172,8 @@ def _environment() -> Environment:
 
 
 def to_html(report: dict[str, Any]) -> str:
-    return _environment().get_template("nis2_report.html").render(report=report, t=texts()[report["lang"]],
-                                                                  lang=report["lang"])
+    return _environment().get_template("nis2_report.html").render(
+        report=report, t=texts()[report["lang"]], w=nis2.report_fields()["words"][report["lang"]], lang=report["lang"])
 
 
 def to_pdf(report: dict[str, Any]) -> bytes:

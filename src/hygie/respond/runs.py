@@ -3,10 +3,12 @@
 A run keeps a stack of the workflow steps still to visit (``playbook_id#step_id``): a parallel
 step pushes its branches (run one after the other, each to its end) and then its
 ``on_completion``; a playbook-action step pushes the called playbook's start; a step with no
-successor ends its branch. An action step that needs an analyst stops the run (``waiting``)
-until ``decide`` approves or rejects it. Each step visited is a line on the case's timeline and
+successor ends its branch (control steps, loops and switches: ``control``). An action step
+that needs an analyst stops the run (``waiting``) until ``decide`` approves or rejects it.
+Each step visited is a line on the case's timeline (in French and English: ``timeline``) and
 an entry in the audit log, written in the same transaction as the run's state. Connector calls
-happen between transactions, never inside one."""
+happen between transactions, never inside one. Hygie's built-ins (``hygie.*``) only change
+the run's variables and run inside the transaction (``builtins``)."""
 
 from __future__ import annotations
 
@@ -19,18 +21,20 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from hygie.respond import actions, cases
+from hygie.respond import actions, cases, timeline
 from hygie.respond.actions import Command, Toolkit
+from hygie.respond.builtins import BUILTINS, BuiltinError, run_builtin
 from hygie.respond.connectors.base import Outcome
-from hygie.respond.playbooks.loader import Playbook, command_text, step_text
+from hygie.respond.control import control_step, fail, line, names
+from hygie.respond.control import ref as ref_of
+from hygie.respond.playbooks.loader import Playbook, command_text
 from hygie.respond.policy import auto_allowed
-from hygie.respond.workflow import evaluate
 from hygie.store.state import audit
-from hygie.store.state.models_cases import Case, CaseEntry, Observable
+from hygie.store.state.models_cases import Case, Observable
 from hygie.store.state.models_respond import PlaybookRun, RunStep
 from hygie.store.state.scope import Tenants, scoped
 
-MAX_VISITS = 500  # a run never visits more steps than this (the loader refuses cycles)
+MAX_VISITS = 2000  # steps visited in one go before the run fails (loops are capped too: control.MAX_ITERATIONS)
 FINISHED = ("done", "failed", "cancelled")
 
 
@@ -48,16 +52,15 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _timeline(session: Session, run: PlaybookRun, actor: str, text: str, data: dict[str, Any]) -> None:
-    session.add(CaseEntry(case_id=run.case_id, tenant_id=run.tenant_id, created=_now(), author=actor,
-                          kind="playbook", text=text[:20_000], data={"run_id": run.id, **data}))
-
-
 def _case_variables(session: Session, case: Case) -> dict[str, str]:
     values = {"$$case_id$$": str(case.id), "$$case_title$$": case.title, "$$severity$$": case.severity,
               "$$tenant$$": case.tenant_id}
+    lists: dict[str, list[str]] = {}
     for row in session.scalars(select(Observable).where(Observable.case_id == case.id).order_by(Observable.id)):
         values.setdefault(f"$${row.kind}$$", row.value)
+        lists.setdefault(row.kind, []).append(row.value.replace(",", " "))
+    # every value of a kind, comma-separated, for loops (hygie.shift from=host_list ...)
+    values.update({f"$${kind}_list$$": ",".join(found) for kind, found in lists.items()})
     return values
 
 
@@ -102,13 +105,25 @@ def start_run(engine: Engine, tenants: Tenants, toolkit: Toolkit, playbook_id: s
                           stack=[f"{playbook.id}#{playbook.data['workflow_start']}"])
         session.add(run)
         session.flush()
-        mode = " (dry run)" if dry_run else ""
-        _timeline(session, run, actor, f"Playbook started{mode}: {playbook.name}", {"trigger": trigger})
+        line(session, run, actor, "run.started_dry" if dry_run else "run.started",
+             {"playbook": timeline.both(*(playbook.text(lang)[0] for lang in ("en", "fr")))}, {"trigger": trigger})
         audit.record(session, actor, "respond.run.start", f"run:{run.id}", run.tenant_id,
                      {"case": case.id, "playbook": playbook.id, "dry_run": dry_run, "trigger": trigger})
         run_id = run.id
     advance(engine, toolkit, run_id)
     return run_id
+
+
+def _playbook_names(toolkit: Toolkit | None, run: PlaybookRun) -> dict[str, str]:
+    playbook = toolkit.library.get(run.playbook_id) if toolkit else None
+    return timeline.both(run.playbook_name, playbook.text("fr")[0] if playbook else run.playbook_name)
+
+
+def _step_names(toolkit: Toolkit, row: RunStep) -> dict[str, str]:
+    try:
+        return names(_lookup(toolkit, row.step_ref)[2], row.name)
+    except RunError:  # the playbook is no longer loaded: its English name as recorded
+        return timeline.both(row.name, row.name)
 
 
 def _lookup(toolkit: Toolkit, ref: str) -> tuple[Playbook, str, dict[str, Any]]:
@@ -117,10 +132,6 @@ def _lookup(toolkit: Toolkit, ref: str) -> tuple[Playbook, str, dict[str, Any]]:
     if playbook is None or step_id not in playbook.data["workflow"]:
         raise RunError(f"step {ref} is not in the loaded playbooks")
     return playbook, step_id, playbook.step(step_id)
-
-
-def _ref(playbook: Playbook, step_id: str | None) -> list[str]:
-    return [f"{playbook.id}#{step_id}"] if step_id else []
 
 
 def _locked_run(session: Session, run_id: int) -> PlaybookRun:
@@ -140,99 +151,97 @@ def advance(engine: Engine, toolkit: Toolkit, run_id: int) -> str:
                 return run.status
             if not run.stack:
                 run.status, run.finished = "done", _now()
-                _timeline(session, run, "hygie", f"Playbook finished: {run.playbook_name}", {})
+                line(session, run, "hygie", "run.finished", {"playbook": _playbook_names(toolkit, run)})
                 audit.record(session, "hygie", "respond.run.done", f"run:{run.id}", run.tenant_id)
                 return run.status
             ref, run.stack = run.stack[-1], run.stack[:-1]
             try:
                 playbook, step_id, step = _lookup(toolkit, ref)
-            except RunError as exc:
-                _fail(session, run, str(exc))
+            except RunError:
+                fail(session, run, timeline.reason("step_missing", step=ref))
                 return run.status
             if step["type"] == "action":
                 pending = _prepare_action(session, toolkit, run, playbook, step_id, step)
             else:
-                _control_step(session, toolkit, run, playbook, step_id, step)
+                control_step(session, toolkit.library, run, playbook, step_id, step)
         if pending is not None:
             row_id, commands, playbook, step = pending
             _execute_and_record(engine, toolkit, run_id, row_id, commands, playbook, step, "hygie")
     with Session(engine) as session, session.begin():
         run = _locked_run(session, run_id)
-        _fail(session, run, f"stopped after {MAX_VISITS} steps")
+        fail(session, run, timeline.reason("too_many_steps", count=MAX_VISITS))
         return run.status
 
 
-def _fail(session: Session, run: PlaybookRun, reason: str) -> None:
-    run.status, run.finished, run.error = "failed", _now(), reason[:2000]
-    _timeline(session, run, "hygie", f"Playbook failed: {reason}", {})
-    audit.record(session, "hygie", "respond.run.failed", f"run:{run.id}", run.tenant_id, {"reason": reason[:500]})
-
-
-def _control_step(session: Session, toolkit: Toolkit, run: PlaybookRun, playbook: Playbook,
-                  step_id: str, step: dict[str, Any]) -> None:
-    """start, end, if-condition, parallel, playbook-action: decide what comes next."""
-    kind, name = step["type"], step_text(step)[0] or step["type"]
-    detail: dict[str, Any] = {}
-    if kind == "if-condition":
-        truth = evaluate(step["condition"], run.variables)
-        detail["condition"] = truth
-        run.stack = run.stack + _ref(playbook, step.get("on_true") if truth else step.get("on_false")
-                                     or step.get("on_completion"))
-    elif kind == "parallel":
-        run.stack = run.stack + _ref(playbook, step.get("on_completion")) + \
-            [f"{playbook.id}#{s}" for s in reversed(step["next_steps"])]
-    elif kind == "playbook-action":
-        called = toolkit.library.get(step["playbook_id"])
-        if called is None:
-            _fail(session, run, f"playbook {step['playbook_id']} is not loaded")
-            return
-        for variable, spec in called.variables.items():
-            run.variables = {**run.variables, variable: run.variables.get(variable, spec.get("value"))}
-        run.stack = run.stack + _ref(playbook, step.get("on_completion")) + _ref(called, called.data["workflow_start"])
-        detail["playbook"] = called.id
-    elif kind == "start":
-        run.stack = run.stack + _ref(playbook, step.get("on_completion"))
-    session.add(RunStep(run_id=run.id, tenant_id=run.tenant_id, step_ref=f"{playbook.id}#{step_id}",
-                        step_type=kind, name=name[:300], status="visited", commands=[], started=_now(),
-                        finished=_now(), result=detail))
-    if kind != "start" and kind != "end":
-        text = f"{kind}: {name}" + (f" -> {'true' if detail.get('condition') else 'false'}" if "condition" in detail else "")
-        _timeline(session, run, "hygie", text, {"step": step_id, **detail})
-    audit.record(session, "hygie", "respond.step", f"run:{run.id}", run.tenant_id,
-                 {"step": step_id, "type": kind, **detail})
-
-
 def _idem_key(run: PlaybookRun, ref: str, commands: list[Command]) -> str:
-    content = json.dumps([run.tenant_id, run.case_id, ref, [c.as_dict() for c in commands]], sort_keys=True)
+    # the French text is left out: keys stay those of runs recorded before it existed
+    shown = [{k: v for k, v in c.as_dict().items() if k != "text_fr"} for c in commands]
+    content = json.dumps([run.tenant_id, run.case_id, ref, shown], sort_keys=True)
     return hashlib.sha256(content.encode()).hexdigest()
 
 
 def _prepare_action(session: Session, toolkit: Toolkit, run: PlaybookRun, playbook: Playbook, step_id: str,
                     step: dict[str, Any]) -> tuple[int, list[Command], Playbook, dict[str, Any]] | None:
-    """Record the action step; return it for execution now, or leave it waiting (None)."""
+    """Record the action step; return it for execution now, or leave it waiting (None).
+    A step of Hygie's built-ins (``hygie.*``) is carried out here, in the transaction."""
     ref = f"{playbook.id}#{step_id}"
-    name = step_text(step)[0] or step_id
+    label = names(step, step_id)
     try:
-        commands = [actions.resolve(c, run.variables, command_text(step, i)) for i, c in enumerate(step["commands"])]
+        commands = [actions.resolve(c, run.variables, command_text(step, i), command_text(step, i, "fr"))
+                    for i, c in enumerate(step["commands"])]
     except (KeyError, ValueError) as exc:
-        _fail(session, run, f"step {name}: {exc}")
+        fail(session, run, timeline.reason("step_unresolved", name=label, error=str(exc)))
+        return None
+    if all(c.action in BUILTINS for c in commands):
+        _builtin_step(session, run, playbook, step_id, step, commands, label)
         return None
     key = None if run.dry_run else _idem_key(run, ref, commands)
     allowed = auto_allowed(session, run.tenant_id)
     waiting = not run.dry_run and any(actions.needs_approval(c, allowed) for c in commands)
-    row = RunStep(run_id=run.id, tenant_id=run.tenant_id, step_ref=ref, step_type="action", name=name[:300],
+    row = RunStep(run_id=run.id, tenant_id=run.tenant_id, step_ref=ref, step_type="action", name=label["en"][:300],
                   status="awaiting_approval" if waiting else "running", commands=[c.as_dict() for c in commands],
                   idem_key=key, started=_now(), result={}, rollback=[])
     session.add(row)
     session.flush()
     if waiting:
         run.status = "waiting"
-        _timeline(session, run, "hygie", f"Waiting for approval: {name}",
-                  {"step": step_id, "run_step": row.id, "commands": [c.text for c in commands]})
+        line(session, run, "hygie", "step.waiting", {"name": label},
+             {"step": step_id, "run_step": row.id, "commands": [c.text for c in commands]})
         audit.record(session, "hygie", "respond.step.wait", f"run:{run.id}", run.tenant_id,
                      {"step": step_id, "actions": [c.action for c in commands]})
         return None
     return row.id, commands, playbook, step
+
+
+def _builtin_step(session: Session, run: PlaybookRun, playbook: Playbook, step_id: str, step: dict[str, Any],
+                  commands: list[Command], label: dict[str, str]) -> None:
+    """Built-ins change only the run's variables: no approval, no rollback, also in dry runs."""
+    summaries: list[dict[str, str]] = []
+    try:
+        for command in commands:
+            updates, summary = run_builtin(session, run.tenant_id, run.variables, command.action, command.args)
+            run.variables = {**run.variables, **updates}
+            summaries.append(summary)
+        status = "done"
+    except BuiltinError as exc:
+        summaries.append(timeline.both(str(exc), str(exc)))
+        status = "failed"
+    session.add(RunStep(run_id=run.id, tenant_id=run.tenant_id, step_ref=f"{playbook.id}#{step_id}",
+                        step_type="action", name=label["en"][:300], status=status,
+                        commands=[c.as_dict() for c in commands], started=_now(), finished=_now(),
+                        result={"outcomes": [{"ok": status == "done", "summary": s["en"], "detail": {}}
+                                             for s in summaries]}, rollback=[]))
+    text = timeline.both(*("; ".join(s[lang] for s in summaries) for lang in ("en", "fr")))
+    line(session, run, "hygie", "step.builtin" if status == "done" else "action.failed",
+         {"name": label, "summary": text}, {"step": step_id, "status": status})
+    audit.record(session, "hygie", "respond.step", f"run:{run.id}", run.tenant_id,
+                 {"step": step_id, "type": "builtin", "status": status, "actions": [c.action for c in commands]})
+    if status == "done":
+        run.stack = run.stack + ref_of(playbook, step.get("on_success") or step.get("on_completion"))
+    elif step.get("on_failure"):
+        run.stack = run.stack + ref_of(playbook, step["on_failure"])
+    else:
+        fail(session, run, timeline.reason("step_failed", name=label, summary=text))
 
 
 def _execute_and_record(engine: Engine, toolkit: Toolkit, run_id: int, row_id: int, commands: list[Command],
@@ -266,9 +275,10 @@ def _execute_and_record(engine: Engine, toolkit: Toolkit, run_id: int, row_id: i
 def _record_outcomes(session: Session, run: PlaybookRun, row: RunStep, playbook: Playbook, step: dict[str, Any],
                      outcomes: list[Outcome], earlier: tuple[int, int] | None, actor: str) -> None:
     row.finished = _now()
-    if earlier is not None:
+    already = timeline.reason("already_done", run=earlier[0], step=earlier[1]) if earlier is not None else None
+    if already is not None:
         ok, row.status = True, "skipped"
-        row.result = {"summary": f"already done by run {earlier[0]} (step {earlier[1]})"}
+        row.result = {"summary": already["en"]}
     else:
         ok = all(o.ok for o in outcomes) and len(outcomes) == len(row.commands)
         row.status = ("dry_run" if run.dry_run else "done") if ok else "failed"
@@ -279,21 +289,25 @@ def _record_outcomes(session: Session, run: PlaybookRun, row: RunStep, playbook:
                 if name.strip("$") in outcome.detail:
                     run.variables = {**run.variables, name: str(outcome.detail[name.strip("$")])}
     summaries = "; ".join(o.summary for o in outcomes) or row.result.get("summary", "")
-    label = {"done": "Action done", "dry_run": "Dry run", "failed": "Action failed", "skipped": "Action skipped"}
-    _timeline(session, run, actor, f"{label[row.status]}: {row.name}: {summaries}",
-              {"run_step": row.id, "status": row.status})
+    label = names(step, row.name)
+    french = "; ".join(actions.manual_summary(c["text_fr"], run.dry_run, actor, "fr")
+                       if c["action"] == "manual" and o.ok and c.get("text_fr") else o.summary
+                       for c, o in zip(row.commands, outcomes))
+    line(session, run, actor, f"action.{row.status}",
+         {"name": label, "summary": already or timeline.both(summaries, french)},
+         {"run_step": row.id, "status": row.status})
     audit.record(session, actor, "respond.action", f"run:{run.id}", run.tenant_id,
                  {"step": row.step_ref.partition("#")[2], "status": row.status,
                   "actions": [c["action"] for c in row.commands], "key": row.idem_key,
                   "summaries": [o.summary[:300] for o in outcomes]})
     if ok or run.dry_run:  # a dry run goes on past a failed check, to show every problem at once
-        run.stack = run.stack + _ref(playbook, step.get("on_success") or step.get("on_completion"))
+        run.stack = run.stack + ref_of(playbook, step.get("on_success") or step.get("on_completion"))
     elif step.get("on_failure"):
-        run.stack = run.stack + _ref(playbook, step["on_failure"])
+        run.stack = run.stack + ref_of(playbook, step["on_failure"])
     elif playbook.data.get("workflow_exception"):
-        run.stack = run.stack + _ref(playbook, playbook.data["workflow_exception"])
+        run.stack = run.stack + ref_of(playbook, playbook.data["workflow_exception"])
     else:
-        _fail(session, run, f"step {row.name} failed: {summaries}")
+        fail(session, run, timeline.reason("step_failed", name=label, summary=summaries))
         return
     if run.status == "waiting":
         run.status = "running"
@@ -314,16 +328,16 @@ def decide(engine: Engine, tenants: Tenants, toolkit: Toolkit, run_id: int, run_
         playbook, _, step = _lookup(toolkit, row.step_ref)
         row.decided_by, row.decided = actor, _now()
         verb = "approved" if approve else "rejected"
-        _timeline(session, run, actor, f"Step {verb}: {row.name}", {"run_step": row.id})
+        line(session, run, actor, f"step.{verb}", {"name": names(step, row.name)}, {"run_step": row.id})
         audit.record(session, actor, f"respond.step.{verb[:-1]}", f"run:{run.id}", run.tenant_id,
                      {"step": row.step_ref.partition("#")[2], "actions": [c["action"] for c in row.commands]})
         if approve:
             row.status = "running"
-            commands = [Command(c["type"], c["action"], c["args"], c["text"]) for c in row.commands]
+            commands = [Command.from_dict(c) for c in row.commands]
         else:
             row.status, row.finished = "rejected", _now()
             run.status = "running"
-            run.stack = run.stack + _ref(playbook, step.get("on_completion") or step.get("on_success"))
+            run.stack = run.stack + ref_of(playbook, step.get("on_completion") or step.get("on_success"))
     if approve:
         _execute_and_record(engine, toolkit, run_id, run_step_id, commands, playbook, step, actor)
     return advance(engine, toolkit, run_id)
@@ -341,13 +355,14 @@ def rollback(engine: Engine, tenants: Tenants, toolkit: Toolkit, run_id: int, ac
                                       RunStep.rolled_back.is_(None)).order_by(RunStep.id.desc())
         if run_step_id is not None:
             query = query.where(RunStep.id == run_step_id)
-        rows = [(r.id, r.name, list(r.rollback), r.idem_key) for r in session.scalars(query) if r.rollback]
+        rows = [(r.id, _step_names(toolkit, r), list(r.rollback), r.idem_key) for r in session.scalars(query)
+                if r.rollback]
         tenant, case_id = run.tenant_id, run.case_id
     results: list[Outcome] = []
     for row_id, name, undos, key in rows:
         outcomes = []
         for index, undo in enumerate(undos):
-            command = Command("x-hygie-action", undo["action"], dict(undo["args"]), f"rollback of {name}")
+            command = Command("x-hygie-action", undo["action"], dict(undo["args"]), f"rollback of {name['en']}")
             outcomes.append(actions.execute(toolkit, tenant, command, f"{key}-undo-{index}", dry_run=False,
                                             case_id=case_id, run_id=run_id, actor=actor))
         ok = all(o.ok for o in outcomes)
@@ -359,14 +374,16 @@ def rollback(engine: Engine, tenants: Tenants, toolkit: Toolkit, run_id: int, ac
                 row.rolled_back = _now()
             row.result = {**row.result, "rollback": [{"ok": o.ok, "summary": o.summary} for o in outcomes]}
             text = "; ".join(o.summary for o in outcomes)
-            _timeline(session, run, actor, f"Rollback {'done' if ok else 'failed'}: {name}: {text}", {"run_step": row_id})
+            line(session, run, actor, "rollback.done" if ok else "rollback.failed", {"name": name, "summary": text},
+                 {"run_step": row_id})
             audit.record(session, actor, "respond.rollback", f"run:{run_id}", tenant,
                          {"run_step": row_id, "ok": ok, "actions": [u["action"] for u in undos]})
         results.extend(outcomes)
     return results
 
 
-def cancel(engine: Engine, tenants: Tenants, run_id: int, actor: str) -> bool:
+def cancel(engine: Engine, tenants: Tenants, run_id: int, actor: str, toolkit: Toolkit | None = None) -> bool:
+    """Stop a run that is not finished; its waiting steps count as rejected."""
     with Session(engine) as session, session.begin():
         run = session.scalar(scoped(select(PlaybookRun).where(PlaybookRun.id == run_id), PlaybookRun.tenant_id, tenants))
         if run is None or run.status in FINISHED:
@@ -375,7 +392,7 @@ def cancel(engine: Engine, tenants: Tenants, run_id: int, actor: str) -> bool:
         for row in session.scalars(select(RunStep).where(RunStep.run_id == run_id,
                                                          RunStep.status == "awaiting_approval")):
             row.status, row.finished = "rejected", _now()
-        _timeline(session, run, actor, f"Playbook cancelled: {run.playbook_name}", {})
+        line(session, run, actor, "run.cancelled", {"playbook": _playbook_names(toolkit, run)})
         audit.record(session, actor, "respond.run.cancel", f"run:{run_id}", run.tenant_id)
         return True
 

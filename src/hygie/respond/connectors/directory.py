@@ -29,12 +29,26 @@ from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
 ACCOUNTDISABLE = 0x2
 
 
+def _tls_problem(url: str, ca_file: str | None, exc: Exception) -> str | None:
+    """A clear reason when the failure is the server's certificate (untrusted, wrong name)."""
+    text = str(exc)
+    lowered = text.lower()
+    if "certificate_verify_failed" in lowered or "certificate verify failed" in lowered or \
+            ("hostname" in lowered and "match" in lowered):
+        trusted = f"the CA in ca_file {ca_file}" if ca_file else "the system's CAs (no ca_file)"
+        return f"LDAP {url}: the server's TLS certificate is not trusted by {trusted}, or does not name the host"
+    return None
+
+
 def _connect(ctx: ActionContext) -> Connection:
+    """A bound connection; over LDAPS or StartTLS the server's certificate is verified (always:
+    against ``ca_file``, else the system's CAs) and must name the host of ``url``."""
     url = ctx.need("url")
-    tls = None
-    if url.startswith("ldaps://") or ctx.settings.get("start_tls"):
-        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ctx.settings.get("ca_file") or None)
+    ca_file = ctx.settings.get("ca_file") or None
     try:
+        tls = None
+        if url.startswith("ldaps://") or ctx.settings.get("start_tls"):
+            tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
         server = Server(url, connect_timeout=ctx.timeout, tls=tls, get_info=None)
         connection = Connection(server, user=ctx.settings.get("bind_dn"), password=ctx.secret("password"),
                                 receive_timeout=max(1, math.ceil(ctx.timeout)), raise_exceptions=True)
@@ -43,7 +57,7 @@ def _connect(ctx: ActionContext) -> Connection:
             connection.start_tls()
         connection.bind()
     except LDAPException as exc:
-        raise ConnectorError(f"LDAP {url}: {type(exc).__name__}: {exc}") from exc
+        raise ConnectorError(_tls_problem(url, ca_file, exc) or f"LDAP {url}: {type(exc).__name__}: {exc}") from exc
     return connection
 
 

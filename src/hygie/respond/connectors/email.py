@@ -1,4 +1,5 @@
-"""Email over SMTP (plain, STARTTLS or implicit TLS, optional login).
+"""Email over SMTP (plain, STARTTLS or implicit TLS, optional login). Over TLS the server's
+certificate is verified against ``ca_file`` (else the system's CAs) and must name ``host``.
 
 The Message-ID is derived from the execution's idempotency key, so a retried send is the
 same message to every mail system that de-duplicates on it."""
@@ -33,8 +34,12 @@ def send(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
     message["Message-ID"] = f"<{ctx.key}@{sender.split('@')[-1]}>"
     message.set_content(args.get("body", ""))
     security = ctx.settings.get("security", "none")  # none / starttls / tls
-    context = ssl.create_default_context(cafile=ctx.settings.get("ca_file") or None)
+    if security not in ("none", "starttls", "tls"):
+        raise ConnectorError(f"security must be none, starttls or tls, not {security!r}")
+    ca_file = ctx.settings.get("ca_file") or None
     try:
+        # the server's certificate is verified and must name ``host`` (against ca_file, else the system's CAs)
+        context = ssl.create_default_context(cafile=ca_file)
         if security == "tls":
             client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=ctx.timeout, context=context)
         else:
@@ -45,6 +50,10 @@ def send(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
             if ctx.settings.get("username"):
                 client.login(ctx.settings["username"], ctx.secret("password"))
             refused = client.send_message(message)
+    except ssl.SSLCertVerificationError as exc:
+        trusted = f"the CA in ca_file {ca_file}" if ca_file else "the system's CAs (no ca_file)"
+        raise ConnectorError(f"SMTP {host}:{port}: the server's TLS certificate is not trusted by {trusted}, "
+                             f"or does not name the host ({exc.verify_message})") from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise ConnectorError(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}") from exc
     accepted = [r for r in recipients if r not in refused]

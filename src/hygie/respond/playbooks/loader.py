@@ -14,6 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from hygie.respond.builtins import BUILTINS
 from hygie.respond.connectors.registry import ACTIONS
 from hygie.respond.playbooks.jsonlines import line_for, pointer, value_lines
 from hygie.respond.workflow import ConditionError, parse_condition, split_hygie_command
@@ -171,33 +172,59 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
             if target not in targets:
                 yield pointer([*base, "targets", index]), f"target {target} is not in target_definitions"
         known = declared | set(step.get("step_variables", {}))
-        if step["type"] == "if-condition":
+        if step["type"] in ("if-condition", "while-condition"):
             try:
                 parse_condition(step["condition"])
             except ConditionError as exc:
                 yield pointer([*base, "condition"]), str(exc)
+        for case, target in step.get("cases", {}).items():
+            if target not in workflow:
+                yield pointer([*base, "cases", case]), f"step {target} is not in the workflow"
         for where, text in _texts(step, base):
             for variable in VARIABLE.findall(text):
                 if variable not in known:
                     yield where, f"variable {variable} is not declared"
-        for index, command in enumerate(step.get("commands", [])):
-            if command["type"] == "x-hygie-action":
-                where = pointer([*base, "commands", index, "command"])
-                try:
-                    action, _ = split_hygie_command(command["command"])
-                except ValueError as exc:
-                    yield where, str(exc)
-                    continue
-                if action not in ACTIONS:
-                    yield where, f"unknown action {action} (known: {', '.join(sorted(ACTIONS))})"
+        yield from _command_problems(step, base, known)
     cycle = _cycle(workflow)
     if cycle:
         yield pointer(["workflow", cycle]), "the workflow loops back to this step (use no cycles)"
 
 
+def _command_problems(step: dict[str, Any], base: list[str | int], known: set[str]) -> Iterator[tuple[str, str]]:
+    """Hygie actions exist; built-ins (``hygie.*``) have their arguments, name declared
+    variables, and are alone in their step (they run without approval, the others may not)."""
+    builtins = 0
+    commands = step.get("commands", [])
+    for index, command in enumerate(commands):
+        if command["type"] != "x-hygie-action":
+            continue
+        where = pointer([*base, "commands", index, "command"])
+        try:
+            action, args = split_hygie_command(command["command"])
+        except ValueError as exc:
+            yield where, str(exc)
+            continue
+        if action in BUILTINS:
+            builtins += 1
+            definition = BUILTINS[action]
+            for name in definition.params:
+                if not args.get(name):
+                    yield where, f"{action} needs {name}="
+            for name in definition.names:
+                variable = f"$${args.get(name, '').strip('$')}$$"
+                if args.get(name) and variable not in known:
+                    yield where, f"{name}={args[name]}: variable {variable} is not declared"
+        elif action not in ACTIONS:
+            yield where, f"unknown action {action} (known: {', '.join(sorted([*ACTIONS, *BUILTINS]))})"
+    if builtins and builtins != len(commands):
+        yield pointer([*base, "commands"]), "hygie.* built-ins must be alone in their step (they need no approval)"
+
+
 def _texts(step: dict[str, Any], base: list[str | int]) -> Iterator[tuple[str, str]]:
     if "condition" in step:
         yield pointer([*base, "condition"]), step["condition"]
+    if "switch" in step:
+        yield pointer([*base, "switch"]), step["switch"]
     for index, command in enumerate(step.get("commands", [])):
         for key in ("command", "content"):
             if key in command:
@@ -205,7 +232,8 @@ def _texts(step: dict[str, Any], base: list[str | int]) -> Iterator[tuple[str, s
 
 
 def _successors(step: dict[str, Any]) -> list[str]:
-    return [step[k] for k in POINTERS if k in step] + list(step.get("next_steps", []))
+    return [step[k] for k in POINTERS if k in step] + list(step.get("next_steps", [])) + \
+        list(step.get("cases", {}).values())
 
 
 def _cycle(workflow: dict[str, Any]) -> str | None:

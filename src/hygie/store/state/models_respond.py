@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hygie.store.state.models import Base
@@ -117,6 +117,8 @@ class Nis2Incident(Base):
     cross_border: Mapped[bool] = mapped_column(Boolean, default=False)
     cross_border_detail: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
+    # what the analyst adds for the reports (keys: respond/templates/nis2_fields.json "details")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     flagged_by: Mapped[str] = mapped_column(String(100))
     flagged: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

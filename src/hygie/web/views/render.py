@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2.ext import _make_new_gettext, _make_new_ngettext  # type: ignore[attr-defined]
 
+from hygie.respond.timeline import entry_text
 from hygie.web.i18n import translations_for
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -31,6 +32,7 @@ def _when(moment: datetime | None) -> str:
 
 env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 env.filters["when"] = _when
+env.filters["entry_text"] = entry_text  # a timeline line in the reader's language (keyed lines of response)
 env.globals["LEVEL_CLASS"] = LEVEL_CLASS
 
 

@@ -15,39 +15,34 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hygie.respond import cases, continuity, nis2, nis2_report, runs
-from hygie.respond.actions import Toolkit
-from hygie.respond.playbooks.loader import load_library
-from hygie.respond.secrets import SecretStore, load_key
-from hygie.respond.settings import load_settings
 from hygie.store.state.access import Principal
+from hygie.web.api.respond import playbook_name, step_name, toolkit
 from hygie.web.api.schemas import PathId
-from hygie.web.security import chosen_tenant, visible_tenants, principal, require
+from hygie.web.i18n import language_of
+from hygie.web.security import chosen_tenant, principal, require, visible_tenants
 from hygie.web.views.render import render
 
 router = APIRouter(include_in_schema=False)
 
 
-def toolkit(request: Request) -> Toolkit:
-    """Playbooks (Hygie's and ``DATA_DIR/playbooks``), connector settings and secrets, read
-    once per console."""
-    found = getattr(request.app.state, "toolkit", None)
-    if found is None:
-        context = request.app.state.context
-        found = Toolkit(load_library([context.data_dir / "playbooks"]),
-                        load_settings(context.data_dir / "connectors.json"),
-                        SecretStore(context.engine, load_key(context.data_dir)))
-        request.app.state.toolkit = found
-    return found
-
-
 def case_response(request: Request, who: Principal, case_id: int, lang: str) -> dict[str, Any]:
     """What the case page shows about response (the case is visible: the caller checked)."""
     engine = request.app.state.context.engine
-    library = toolkit(request).library
-    return {"playbooks": sorted(((p.id, p.text(lang)[0]) for p in library.playbooks.values()), key=lambda x: x[1]),
-            "runs": [runs.get_run(engine, who.tenants, r.id) for r in runs.list_runs(engine, who.tenants, case_id)],
-            "nis2": nis2.status(engine, who.tenants, case_id), "kinds": nis2.KINDS,
+    kit = toolkit(request)
+    views = [runs.get_run(engine, who.tenants, r.id) for r in runs.list_runs(engine, who.tenants, case_id)]
+    state = nis2.status(engine, who.tenants, case_id)
+    missing = nis2_report.draft(engine, who.tenants, case_id, "final", lang)["missing"] if state else []
+    return {"playbooks": sorted(((p.id, p.text(lang)[0]) for p in kit.library.playbooks.values()), key=lambda x: x[1]),
+            "runs": views, "step_names": {s.id: step_name(kit, s, lang) for v in views if v for s in v.steps},
+            "run_names": {v.run.id: playbook_name(kit, v.run, lang) for v in views if v},
+            "nis2": state, "kinds": nis2.KINDS, "missing": missing,
+            "local_start": _local_input(state.details.get("incident_start"), state.timezone) if state else "",
             "services": continuity.summary(engine, who.tenants, case_id), "service_states": continuity.STATUSES}
+
+
+def _local_input(moment: str | None, tz: str) -> str:
+    """A stored UTC time as a datetime-local field's value in the hospital's time zone."""
+    return datetime.fromisoformat(moment).astimezone(nis2.zone(tz)).strftime("%Y-%m-%dT%H:%M") if moment else ""
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -113,8 +108,8 @@ async def rollback(request: Request, case_id: PathId, run_id: PathId, who: Princ
 
 @router.post("/cases/{case_id:int}/nis2")
 async def nis2_change(request: Request, case_id: PathId, who: Principal = Depends(principal)) -> Response:
-    """``action``: flag (a significant incident, deadlines from ``aware_at``) or submitted
-    (a report of ``kind`` was sent)."""
+    """``action``: flag (a significant incident, deadlines from ``aware_at``), details (what
+    the analyst adds for the reports) or submitted (a report of ``kind`` was sent)."""
     form = await _form(request)
     _case_or_404(request, who, case_id)
     require(who, "case.write")
@@ -127,10 +122,20 @@ async def nis2_change(request: Request, case_id: PathId, who: Principal = Depend
             await run_in_threadpool(nis2.flag, engine, who.tenants, case_id, who.actor, aware,
                                     suspected_malicious=form.get("malicious") == "on",
                                     cross_border=form.get("cross_border") == "on", summary=form.get("summary", "")[:5000])
+        elif form.get("action") == "details":
+            state = nis2.status(engine, who.tenants, case_id)
+            if state is None:
+                raise HTTPException(409, "the case is not flagged as a significant incident")
+            details = {k: form.get(k, "") for k in nis2.report_fields()["details"] if k in form}
+            if details.get("incident_start"):  # a datetime-local field: the hospital's time zone
+                start = datetime.fromisoformat(details["incident_start"])
+                details["incident_start"] = (start if start.tzinfo else start.replace(
+                    tzinfo=nis2.zone(state.timezone))).isoformat()
+            await run_in_threadpool(nis2.update, engine, who.tenants, case_id, who.actor, details=details)
         elif form.get("action") == "submitted":
             await run_in_threadpool(nis2.mark_submitted, engine, who.tenants, case_id, form.get("kind", ""), who.actor)
         else:
-            raise HTTPException(422, "action is flag or submitted")
+            raise HTTPException(422, "action is flag, details or submitted")
     except (nis2.Nis2Error, ValueError) as exc:
         raise HTTPException(409, str(exc)) from None
     return _back(case_id, "nis2")
@@ -170,8 +175,11 @@ async def service_status(request: Request, case_id: PathId, who: Principal = Dep
 def responses(request: Request, who: Principal = Depends(principal)) -> Response:
     """Actions waiting for an analyst, and NIS 2 reports due, across the caller's hospitals."""
     engine = request.app.state.context.engine
-    return render(request, "responses.html", waiting=runs.pending_approvals(engine, who.tenants),
-                  deadlines=nis2.open_deadlines(engine, who.tenants))
+    kit, lang = toolkit(request), language_of(request)
+    waiting = runs.pending_approvals(engine, who.tenants)
+    return render(request, "responses.html", waiting=waiting, deadlines=nis2.open_deadlines(engine, who.tenants),
+                  step_names={step.id: step_name(kit, step, lang) for _run, step in waiting},
+                  run_names={run.id: playbook_name(kit, run, lang) for run, _step in waiting})
 
 
 @router.get("/responses/policy", response_class=HTMLResponse)
@@ -188,7 +196,7 @@ def policy_page(request: Request, tenant: str = Query("", max_length=64), who: P
                   actions=sorted(ACTIONS.values(), key=lambda a: a.name),
                   auto=policy.allowed_actions(engine, who.tenants, chosen),
                   triggers=[t for t in policy.list_triggers(engine, who.tenants) if t.tenant_id == chosen],
-                  playbooks={p.id: p.text("fr" if request.cookies.get("lang") == "fr" else "en")[0]
+                  playbooks={p.id: p.text(language_of(request))[0]
                              for p in kit.library.playbooks.values()},
                   secrets=kit.secrets.names(chosen) if kit.secrets else [],
                   levels=("low", "medium", "high", "critical"))
