@@ -13,11 +13,13 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from hygie.respond import cases, nis2, runs
+from hygie.respond import cases, nis2, policy, runs
 from hygie.respond.actions import Toolkit
 from hygie.respond.playbooks.loader import load_library
+from hygie.respond.secrets import SecretStore, load_key
 from hygie.intel.indicators import Indicator
-from hygie.store.state import intel_store, saved_searches
+from hygie.intel import early_warning
+from hygie.store.state import intel_assets_store, intel_store, saved_searches
 from hygie.store.state.access import AccountAdmin
 from hygie.store.state.prepare_store import PrepareStore
 from tests.integration.console_util import PASSWORD, app_for, seed
@@ -56,14 +58,54 @@ BODIES = {
     ("POST", "/prepare/campaigns/{campaign_id:int}/answers"): {"answer:care.gov.1": "2"},
     ("POST", "/prepare/campaigns/{campaign_id:int}/telemetry"): {},
     ("POST", "/prepare/proposals/{proposal_id:int}"): {},
+    ("POST", "/prepare/campaigns/{campaign_id:int}/evidence"): "FILE",
+    ("POST", "/prepare/evidence/{evidence_id:int}/delete"): {},
+    ("POST", "/api/v1/prepare/campaigns"): {"tenant": "FOREIGN_TENANT", "frameworks": ["care"], "size": "medium"},
+    ("POST", "/api/v1/prepare/campaigns/{campaign_id:int}/answers"): {"question_id": "care.gov.1", "value": "2"},
+    ("POST", "/api/v1/prepare/campaigns/{campaign_id:int}/telemetry"): {},
+    ("POST", "/api/v1/prepare/proposals/{proposal_id:int}/decision"): {"reason": "x"},
+    ("POST", "/api/v1/prepare/campaigns/{campaign_id:int}/evidence"): "FILE",
+    ("DELETE", "/api/v1/prepare/evidence/{evidence_id:int}"): {},
     ("POST", "/cases/{case_id:int}/runs"): {"playbook": "fiches_reflexes"},
     ("POST", "/cases/{case_id:int}/runs/{run_id:int}/steps/{step_id:int}"): {"decision": "approve"},
     ("POST", "/cases/{case_id:int}/runs/{run_id:int}/rollback"): {},
     ("POST", "/cases/{case_id:int}/nis2"): {"action": "flag"},
     ("POST", "/cases/{case_id:int}/services"): {"service": "Urgences", "status": "down"},
+    ("POST", "/api/v1/cases/{case_id:int}/runs"): {"playbook": "fiches_reflexes"},
+    ("POST", "/api/v1/runs/{run_id:int}/steps/{step_id:int}/decision"): {"decision": "approve"},
+    ("POST", "/api/v1/runs/{run_id:int}/rollback"): {},
+    ("POST", "/api/v1/runs/{run_id:int}/cancel"): {},
+    ("POST", "/api/v1/cases/{case_id:int}/nis2"): {"summary": "x"},
+    ("PATCH", "/api/v1/cases/{case_id:int}/nis2"): {"summary": "x"},
+    ("POST", "/api/v1/cases/{case_id:int}/nis2/reports/{kind}/sent"): {},
+    ("POST", "/api/v1/cases/{case_id:int}/nis2/intermediate"): {"due": "2026-05-01T12:00:00+00:00"},
+    ("POST", "/api/v1/cases/{case_id:int}/services"): {"service": "Urgences", "status": "down"},
     ("POST", "/intel/indicators/{indicator_id:int}/expire"): {},
+    ("POST", "/intel/assets/{asset_id:int}"): {"host": "x", "criticality": "vital", "services": "3389"},
+    ("POST", "/intel/early-warnings/{warning_id:int}"): {"status": "dismissed"},
+    ("PATCH", "/api/v1/intel/assets/{asset_id:int}"): {"criticality": "vital", "services": "3389"},
+    ("PATCH", "/api/v1/intel/early-warnings/{warning_id:int}"): {"status": "dismissed"},
+    ("POST", "/intel/indicators"): {"tenant": "FOREIGN_TENANT", "value": "x.example"},
+    ("POST", "/intel/feeds"): {"tenant": "FOREIGN_TENANT", "name": "x", "kind": "text",
+                               "location": "http://127.0.0.1:9/x.txt"},
+    ("POST", "/intel/feeds/{feed_id:int}/refresh"): {},
+    ("POST", "/intel/feeds/{feed_id:int}/enable"): {"enabled": "false"},
+    ("POST", "/intel/feeds/{feed_id:int}/remove"): {},
+    ("POST", "/api/v1/intel/indicators"): {"tenant": "FOREIGN_TENANT", "value": "x.example"},
+    ("POST", "/api/v1/intel/indicators/{indicator_id:int}/expire"): {},
+    ("POST", "/api/v1/intel/feeds"): {"tenant": "FOREIGN_TENANT", "name": "x", "kind": "text",
+                                      "location": "http://127.0.0.1:9/x.txt"},
+    ("PATCH", "/api/v1/intel/feeds/{feed_id:int}"): {"enabled": False},
+    ("POST", "/api/v1/intel/feeds/{feed_id:int}/refresh"): {},
+    ("DELETE", "/api/v1/intel/feeds/{feed_id:int}"): {},
     ("POST", "/responses/policy"): {"tenant": "FOREIGN_TENANT", "action": "auto", "name": "email.send",
                                     "allowed": "true"},
+    ("PUT", "/api/v1/tenants/{tenant}/response-policy/automatic"): {"action": "email.send", "automatic": True},
+    ("POST", "/api/v1/tenants/{tenant}/response-policy/triggers"): {"playbook": "fiches_reflexes",
+                                                                   "min_severity": "high"},
+    ("DELETE", "/api/v1/response-policy/triggers/{trigger_id:int}"): {},
+    ("PUT", "/api/v1/tenants/{tenant}/response-policy/secrets"): {"name": "x", "value": "y"},
+    ("DELETE", "/api/v1/tenants/{tenant}/response-policy/secrets/{secret_name}"): {},
     ("POST", "/rules/switch"): {"tenant": "FOREIGN_TENANT", "scope": "rule", "target": "rule-0", "enabled": "false"},
     ("POST", "/alerts/{alert_id:int}/status"): {"status": "acknowledged"},
     ("POST", "/alerts/{alert_id:int}/assign"): {"assignee": "x"},
@@ -78,7 +120,9 @@ BODIES = {
 }
 LIST_ROUTES_WITH_TENANT = {"/api/v1/alerts", "/api/v1/cases", "/api/v1/overview", "/api/v1/rules", "/",
                            "/alerts", "/alerts/rows", "/api/v1/search", "/api/v1/search/export", "/search",
-                           "/rules", "/prepare", "/kpis", "/responses/policy"}
+                           "/rules", "/prepare", "/kpis", "/prepare/report.pdf", "/api/v1/prepare/campaigns", "/api/v1/prepare/kpis", "/responses/policy", "/api/v1/intel/indicators",
+                           "/api/v1/intel/feeds", "/api/v1/intel/sightings", "/api/v1/intel/warnings",
+                           "/intel/assets", "/api/v1/intel/assets", "/api/v1/intel/early-warnings"}
 # no object of another tenant in play: a role that may not is refused (only admins create users)
 ROLE_REFUSED = {("POST", "/api/v1/users"), ("POST", "/admin/users")}
 STREAMS = {"/api/v1/alerts/stream"}  # endless: read in test_the_live_stream_is_scoped
@@ -103,6 +147,8 @@ def world(tmp_path_factory):
         campaign = PrepareStore(engine).create_campaign(tenant, ["care"], "medium", name="campaign of " + tenant)
         proposal = PrepareStore(engine).add_proposal(tenant, campaign.id, "care.gov.1", "sysmon_coverage", "2",
                                                      "proof of " + tenant, datetime.now(timezone.utc))
+        evidence = PrepareStore(engine, seeded.context.data_dir / "evidence").add_evidence(
+            tenant, campaign.id, "care.gov.1", "admin", data=f"secret of {tenant}".encode(), filename=f"{tenant}.txt")
         run_id = runs.start_run(engine, None, Toolkit(load_library()), "fiches_reflexes", "admin", case_id=case_id)
         step_id = next(step.id for step in runs.get_run(engine, None, run_id).steps
                        if step.status == "awaiting_approval")
@@ -112,12 +158,27 @@ def world(tmp_path_factory):
         indicator_id = intel_store.search_indicators(engine, frozenset({tenant}), f"secret-of-{tenant}")[0][0].id
         search_id = saved_searches.save(engine, tenant, f"hunt of {tenant}", "EventID = 4625", "24h", 60,
                                         "high", "admin")
+        trigger_id = policy.add_trigger(engine, None, tenant, "fiches_reflexes", "admin", rule_id=f"rule of {tenant}")
+        secret_name = f"secret-of-{tenant}-smtp"
+        SecretStore(engine, load_key(seeded.context.data_dir)).set(tenant, secret_name, "password", "admin")
         objects[tenant] = {"alert_id": alert_ids[0], "case_id": case_id, "task_id": task_id,
                            "attachment_id": attachment_id, "tenant": tenant, "alerts": alert_ids,
                            "search_id": search_id, "user_id": user_id, "token_id": token_id,
-                           "campaign_id": campaign.id, "proposal_id": proposal.id, "fmt": "csv",
+                           "campaign_id": campaign.id, "proposal_id": proposal.id, "fmt": "csv", "evidence_id": evidence.id,
                            "run_id": run_id, "step_id": step_id, "kind": "early_warning",
-                           "indicator_id": indicator_id}
+                           "indicator_id": indicator_id, "feed_id": feed.id, "trigger_id": trigger_id,
+                           "secret_name": secret_name}
+    # an asset per tenant named after it, with a KEV warning (stored, not alerted: the alert
+    # ids of the world stay those of the seed)
+    intel_assets_store.upsert_kev(engine, [{"cve_id": "CVE-2024-21762", "vendor": "Fortinet", "product": "FortiOS"}])
+    for tenant in ("chu-nord", "chu-sud"):
+        intel_assets_store.upsert_assets(engine, None, tenant, [{"host": f"fw-of-{tenant}", "vendor": "fortinet",
+                                                                 "product": "fortios", "version": "7.2.4"}])
+    intel_assets_store.sync_warnings(engine, early_warning.compute(engine))
+    for tenant in ("chu-nord", "chu-sud"):
+        [asset] = intel_assets_store.list_assets(engine, frozenset({tenant}))
+        [(warning, _asset, _entry)] = intel_assets_store.list_warnings(engine, frozenset({tenant}))
+        objects[tenant].update(asset_id=asset.id, warning_id=warning.id)
     return seeded, objects
 
 
@@ -197,6 +258,10 @@ def test_foreign_objects_were_left_untouched(world) -> None:
     for tenant in ("chu-nord", "chu-sud"):
         row = triage.get_alert(seeded.context.engine, None, objects[tenant]["alert_id"])
         assert row is not None and row.status == "new" and row.assignee is None
+        asset = intel_assets_store.get_asset(seeded.context.engine, None, objects[tenant]["asset_id"])
+        assert asset is not None and asset.criticality == "support" and asset.host == f"fw-of-{tenant}"
+        found = intel_assets_store.get_warning(seeded.context.engine, None, objects[tenant]["warning_id"])
+        assert found is not None and found[0].status == "new"
 
 
 def test_roles_without_the_right_get_403_on_their_own_tenant(world) -> None:

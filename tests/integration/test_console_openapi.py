@@ -15,7 +15,9 @@ import schemathesis
 from schemathesis.checks import allow_header_conformance, negative_data_rejection, positive_data_acceptance
 from hypothesis import HealthCheck, settings
 
+from hygie.intel import early_warning
 from hygie.respond import cases
+from hygie.store.state import intel_assets_store
 from tests.integration.console_util import app_for, seed
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="hygie-openapi-"))
@@ -23,6 +25,12 @@ atexit.register(shutil.rmtree, _FOLDER, True)
 _SEEDED = seed(f"sqlite:///{_FOLDER / 'state.db'}", _FOLDER)
 _CASE = cases.create_case(_SEEDED.context.engine, None, _SEEDED.alert_ids["chu-nord"][:2], "admin")
 cases.add_task(_SEEDED.context.engine, None, _CASE, "a task", "admin")
+# an asset with a KEV warning (ids 1): generated edits of /intel/assets/1 reach the store
+intel_assets_store.upsert_kev(_SEEDED.context.engine, [{"cve_id": "CVE-2024-21762", "vendor": "Fortinet",
+                                                        "product": "FortiOS"}])
+intel_assets_store.upsert_assets(_SEEDED.context.engine, None, "chu-nord", [{"host": "FW", "vendor": "fortinet",
+                                                                              "product": "fortios"}])
+early_warning.run_early_warning(_SEEDED.context.engine)
 TOKEN = _SEEDED.context.access.create_token("analyst", "analyst", "chu-nord", "schemathesis", "test")
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app_for(_SEEDED))
 

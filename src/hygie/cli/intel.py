@@ -18,12 +18,12 @@ from sqlalchemy import Engine
 
 from hygie.cli.serve import data_dir_default
 from hygie.intel import assets as asset_csv
-from hygie.intel import kev, sharing
+from hygie.intel import early_warning, kev, sharing
 from hygie.intel.feeds import FeedError
 from hygie.intel.matcher import IntelMatcher
 from hygie.intel.refresh import IMPORTERS, RefreshReport, refresh_due, refresh_feed
 from hygie.normalize.reader import ReadStats, read_events
-from hygie.store.state import intel_assets_store, intel_store
+from hygie.store.state import intel_assets_store, intel_exposure_store, intel_store
 from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.store import StateStore
 
@@ -36,6 +36,12 @@ kev_app = typer.Typer(help="CISA Known Exploited Vulnerabilities and early warni
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(assets_app, name="assets")
 app.add_typer(kev_app, name="kev")
+nvd_app = typer.Typer(help="NVD CVE records (JSON 2.0): CPE applicability with version ranges.",
+                      no_args_is_help=True)
+exposure_app = typer.Typer(help="Internet exposure of a tenant's public addresses (nmap XML, scan JSON).",
+                           no_args_is_help=True)
+app.add_typer(nvd_app, name="nvd")
+app.add_typer(exposure_app, name="exposure")
 console = Console()
 err = Console(stderr=True)
 
@@ -115,14 +121,16 @@ def feeds_refresh(feed_ids: Optional[list[int]] = typer.Argument(None),  # noqa:
                   data_dir: Optional[Path] = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
     """Read feeds now (all of them without ids)."""
     engine = _engine(data_dir, database)
+    key_dir = data_dir or data_dir_default()  # opens credentials given in the console
     if due:
-        for report in refresh_due(engine):
+        for report in refresh_due(engine, key_dir):
             _report(report, f"feed {report.feed_id}")
         return
-    feeds = [f for f in intel_store.list_feeds(engine, None) if not feed_ids or f.id in feed_ids]
+    feeds = [f for f in intel_store.list_feeds(engine, None)
+             if (f.id in feed_ids if feed_ids else f.kind != "manual")]
     failed = False
     for feed in feeds:
-        report = refresh_feed(engine, feed)
+        report = refresh_feed(engine, feed, key_dir)
         _report(report, f"feed {feed.id} ({feed.name})")
         failed |= report.error is not None
     if failed:
@@ -275,9 +283,62 @@ def kev_import(location: str = typer.Argument(..., help="known_exploited_vulnera
 def kev_warnings(tenant: Optional[str] = TENANT,  # noqa: UP007
                  data_dir: Optional[Path] = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
     """The early-warning queue, most urgent first."""
-    table = Table("rank", "tenant", "asset", "CVE", "why")
+    table = Table("rank", "level", "tenant", "asset", "CVE / service", "status", "why")
     tenants = frozenset({tenant}) if tenant else None
-    for warning, asset, entry in intel_assets_store.list_warnings(_engine(data_dir, database), tenants):
-        table.add_row(str(warning.rank), warning.tenant_id, escape(asset.host), entry.cve_id,
-                      escape(warning.reason))
+    for warning, asset, _entry in intel_assets_store.list_warnings(_engine(data_dir, database), tenants):
+        service = warning.detail or {}
+        what = warning.cve_id or f"{service.get('port', '?')}/{service.get('transport', '?')}"
+        table.add_row(str(warning.rank), warning.level, warning.tenant_id, escape(asset.host), what,
+                      warning.status, escape(warning.reason))
+    console.print(table)
+
+
+@nvd_app.command("import")
+def nvd_import(location: str = typer.Argument(..., help="NVD CVE API 2.0 JSON: a file, a folder of them, or a URL"),
+               data_dir: Optional[Path] = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
+    """Import CVE records with their CPE criteria; KEV warnings then follow the version ranges."""
+    try:
+        added, updated, problems, run = early_warning.import_nvd(_engine(data_dir, database), location)
+    except FeedError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    for problem in problems:
+        err.print(f"  skipped {escape(str(problem))}")
+    console.print(f"{added} CVE records added, {updated} updated, {len(problems)} skipped; "
+                  f"{run.new} new early warnings, {run.resolved} resolved, {run.alerts} alerts")
+
+
+@exposure_app.command("import")
+def exposure_import(location: str = typer.Argument(..., help="nmap -oX report, or scan JSON / JSON lines"),
+                    tenant: str = typer.Option(..., "--tenant", "-t"),
+                    data_dir: Optional[Path] = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
+    """Import a scan of the tenant's public addresses; flag risky services, warn and alert."""
+    engine = _engine(data_dir, database)
+    _tenant(engine, tenant)
+    try:
+        done = early_warning.import_scan(engine, tenant, location)
+    except FeedError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    for problem in done.problems:
+        err.print(f"  skipped {escape(str(problem))}")
+    counts = done.counts
+    console.print(f"{done.kind}: {counts.hosts} addresses, {counts.services} open services ({counts.risky} risky), "
+                  f"{counts.closed} closed since the last scan, {counts.new_assets} new assets, "
+                  f"{len(done.problems)} skipped; {done.run.new} new early warnings, {done.run.alerts} alerts")
+
+
+@exposure_app.command("list")
+def exposure_list(tenant: Optional[str] = TENANT, all_: bool = typer.Option(False, "--all", help="Closed too."),  # noqa: UP007
+                  data_dir: Optional[Path] = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
+    """Services seen open to the internet, risky ones flagged."""
+    engine = _engine(data_dir, database)
+    tenants = frozenset({tenant}) if tenant else None
+    hosts = {a.id: a.host for a in intel_assets_store.list_assets(engine, tenants)}
+    table = Table("tenant", "asset", "address", "port", "service", "risk", "source", "last seen")
+    for row in intel_exposure_store.list_exposures(engine, tenants, open_only=not all_):
+        table.add_row(row.tenant_id, escape(hosts.get(row.asset_id, "?")), row.ip, f"{row.port}/{row.transport}",
+                      escape(" ".join(p for p in (row.service, row.product, row.version) if p)),
+                      f"{row.risk} ({row.severity})" if row.risk else "", row.source,
+                      f"{row.last_seen:%Y-%m-%d %H:%M}" + ("" if row.open else " (closed)"))
     console.print(table)

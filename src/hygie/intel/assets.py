@@ -13,6 +13,7 @@ import io
 import ipaddress
 from typing import Any
 
+from hygie.intel import cpe
 from hygie.intel.feeds import fetch
 from hygie.intel.indicators import Problem
 
@@ -22,12 +23,11 @@ FALSE = {"no", "n", "false", "0", "non", ""}
 
 
 def parse_cpe(name: str) -> dict[str, str]:
-    """Part, vendor, product and version of a CPE 2.3 formatted string; ``ValueError``."""
-    parts = name.strip().split(":")
-    if len(parts) != 13 or parts[0] != "cpe" or parts[1] != "2.3" or parts[2] not in ("a", "o", "h"):
-        raise ValueError(f"not a CPE 2.3 name (cpe:2.3:part:vendor:product:version:…, 13 fields): {name[:80]!r}")
-    return {"part": parts[2], "vendor": parts[3], "product": parts[4],
-            "version": "" if parts[5] in ("*", "-") else parts[5]}
+    """Part, vendor, product and version (unquoted; empty for ANY or NA) of a CPE 2.3
+    formatted string; ``ValueError`` (``CpeError``) says why it is not one."""
+    parsed = cpe.parse(name)
+    return {attribute: value.literal if value.kind == "value" else ""
+            for attribute, value in zip(("part", "vendor", "product", "version"), parsed.values)}
 
 
 def read_csv(location: str) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -42,7 +42,7 @@ def read_csv(location: str) -> tuple[list[dict[str, Any]], list[Problem]]:
         if not any(c.strip() for c in row):
             continue
         where = f"{location}:{number}"
-        cells = dict(zip(header, (c.strip() for c in row)))
+        cells = dict(zip(header, (c.replace("\x00", "").strip() for c in row)))
         try:
             assets.append(_asset(cells))
         except ValueError as exc:
@@ -54,22 +54,45 @@ def _asset(cells: dict[str, str]) -> dict[str, Any]:
     host = cells.get("host", "")
     if not host:
         raise ValueError("no host")
-    asset: dict[str, Any] = {"host": host[:255]}
-    if cells.get("ip"):
-        asset["ip"] = str(ipaddress.ip_address(cells["ip"]))
-    cpe = cells.get("cpe", "")
-    parsed = parse_cpe(cpe) if cpe else {}
-    if cpe:
-        asset["cpe"] = cpe[:500]
+    return {"host": host[:255], **checked_fields(cells, complete=True)}
+
+
+def checked_fields(cells: dict[str, Any], complete: bool = False) -> dict[str, Any]:
+    """The inventory columns of ``cells`` checked and normalised (a CSV row, or an edit from
+    the console or the API, where only the columns given change); ``ValueError`` says which
+    is wrong. A CPE fills vendor, product and version left empty."""
+    cells = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in cells.items()}
+    asset: dict[str, Any] = {}
+    if cells.get("host") is not None and not complete:
+        host = str(cells["host"]).strip()
+        if not host:
+            raise ValueError("host must not be empty")
+        asset["host"] = host[:255]
+    if complete or cells.get("ip") is not None:
+        text = str(cells.get("ip") or "").strip()
+        asset["ip"] = str(ipaddress.ip_address(text)) if text else ""
+    cpe_name = str(cells.get("cpe") or "").strip()
+    parsed = parse_cpe(cpe_name) if cpe_name else {}
+    if cpe_name or "cpe" in cells:
+        asset["cpe"] = cpe_name[:500]
     for name in ("vendor", "product", "version"):
-        asset[name] = (cells.get(name) or parsed.get(name, ""))[:200 if name != "version" else 100]
-    criticality = (cells.get("criticality") or "support").lower()
-    if criticality not in CRITICALITIES:
-        raise ValueError(f"criticality must be one of {', '.join(CRITICALITIES)}, not {criticality!r}")
-    asset["criticality"] = criticality
-    exposed = cells.get("exposed", "").lower()
-    if exposed not in TRUE | FALSE:
-        raise ValueError(f"exposed must be yes or no, not {exposed!r}")
-    asset["exposed"] = exposed in TRUE
-    asset["owner"], asset["zone"] = cells.get("owner", "")[:200], cells.get("zone", "")[:100]
+        if complete or name in cells or parsed:
+            given = str(cells.get(name) or "").strip()
+            asset[name] = (given or parsed.get(name, ""))[:200 if name != "version" else 100]
+    if complete or cells.get("criticality") is not None:
+        criticality = (str(cells.get("criticality") or "") or "support").strip().lower()
+        if criticality not in CRITICALITIES:
+            raise ValueError(f"criticality must be one of {', '.join(CRITICALITIES)}, not {criticality!r}")
+        asset["criticality"] = criticality
+    if complete or cells.get("exposed") is not None:
+        exposed = cells.get("exposed", "")
+        if not isinstance(exposed, bool):
+            text = str(exposed).strip().lower()
+            if text not in TRUE | FALSE:
+                raise ValueError(f"exposed must be yes or no, not {text!r}")
+            exposed = text in TRUE
+        asset["exposed"] = exposed
+    for name, size in (("owner", 200), ("zone", 100)):
+        if complete or cells.get(name) is not None:
+            asset[name] = str(cells.get(name) or "").strip()[:size]
     return asset

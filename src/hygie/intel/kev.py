@@ -1,10 +1,11 @@
 """Early warning from CISA's Known Exploited Vulnerabilities catalog (its public JSON format,
-a file or URL): each entry names a vendor and a product; an asset whose vendor and product
-(from its columns or its CPE 2.3 name) are the same raises a warning for its tenant, ranked by
-internet exposure, care criticality and known ransomware use.
+a file or URL), ranked by known ransomware use, internet exposure and care criticality.
 
-The catalog names no versions, so a KEV entry applies to every version of the product: the
-warning says "check your version", and NVD applicability (CPE version ranges) is still to do."""
+The catalog names a vendor and a product, no versions. When NVD's record of the CVE is in the
+store (``hygie intel nvd import``), its CPE criteria decide: an asset whose version is in a
+vulnerable range gets a warning that says so, one outside every range gets none, one whose
+version is unknown gets a "check your version" warning naming the ranges. Without NVD data,
+an asset whose vendor and product are the KEV entry's gets the product-level warning."""
 
 from __future__ import annotations
 
@@ -14,12 +15,17 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from hygie.intel import nvd
+from hygie.intel.cpe import Tri
 from hygie.intel.feeds import FeedError, fetch
 from hygie.intel.indicators import Problem
 from hygie.store.state import intel_assets_store as assets_store
 
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 CRITICALITY_RANK = {"vital": 60, "important": 30, "support": 0}
+RANK_EXPOSED, RANK_RANSOMWARE, RANK_CONFIRMED = 100, 40, 20
+LEVELS_BY_RANK = ((160, "critical"), (100, "high"), (40, "medium"), (0, "low"))
+name_key = nvd.name_key
 
 
 def read_catalog(location: str) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -47,9 +53,8 @@ def read_catalog(location: str) -> tuple[list[dict[str, Any]], list[Problem]]:
     return entries, problems
 
 
-def name_key(text: str) -> str:
-    """Vendor and product names compared without case, spaces or punctuation."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+def level_for(rank: int) -> str:
+    return next(level for floor, level in LEVELS_BY_RANK if rank >= floor)
 
 
 def _same_product(asset: str, kev: str) -> bool:
@@ -58,38 +63,109 @@ def _same_product(asset: str, kev: str) -> bool:
     return bool(asset) and (asset == kev or asset.startswith(kev + "_"))
 
 
-def matches(assets: list[Any], entries: list[Any]) -> list[dict[str, Any]]:
-    by_vendor: dict[str, list[Any]] = {}
-    for entry in entries:
-        by_vendor.setdefault(name_key(entry.vendor), []).append(entry)
-    out = []
+def asset_key(asset: Any) -> tuple[str, str]:
+    name = nvd.keyed(nvd.asset_name(asset.cpe, asset.vendor, asset.product, asset.version))
+    return (name.vendor.literal if name.vendor.kind == "value" else name_key(asset.vendor),
+            name.product.literal if name.product.kind == "value" else name_key(asset.product))
+
+
+def _platforms(assets: list[Any]) -> dict[int, list[Any]]:
+    """Per asset, the names of the other assets on the same host or address (its platform)."""
+    groups: dict[tuple[str, str], set[int]] = {}
     for asset in assets:
-        vendor, product = name_key(asset.vendor), name_key(asset.product)
-        for entry in by_vendor.get(vendor, []):
-            if not _same_product(product, name_key(entry.product)):
-                continue
-            rank = (100 if asset.exposed else 0) + CRITICALITY_RANK.get(asset.criticality, 0) \
-                + (40 if entry.ransomware.lower() == "known" else 0)
-            reason = (f"{asset.host} runs {asset.vendor} {asset.product} {asset.version}".rstrip()
-                      + f": {entry.cve_id} ({entry.name}) is known to be exploited"
-                      + (", used by ransomware" if entry.ransomware.lower() == "known" else "")
-                      + f"; exposed to the internet: {'yes' if asset.exposed else 'no'}; "
-                      + f"care criticality: {asset.criticality}; check the version and apply: "
-                      + entry.action)
-            out.append({"tenant_id": asset.tenant_id, "asset_id": asset.id, "cve_id": entry.cve_id,
-                        "rank": rank, "reason": reason})
+        groups.setdefault((asset.tenant_id, "h:" + asset.host.lower()), set()).add(asset.id)
+        if asset.ip:
+            groups.setdefault((asset.tenant_id, "ip:" + asset.ip), set()).add(asset.id)
+    by_id = {a.id: a for a in assets}
+    out: dict[int, list[Any]] = {}
+    for asset in assets:
+        others = groups[(asset.tenant_id, "h:" + asset.host.lower())] | \
+            (groups[(asset.tenant_id, "ip:" + asset.ip)] if asset.ip else set())
+        out[asset.id] = [nvd.asset_name(o.cpe, o.vendor, o.product, o.version)
+                         for o in (by_id[i] for i in sorted(others - {asset.id}))]
     return out
 
 
-def run_early_warning(engine: Engine) -> int:
-    """Match every tenant's assets against the catalog; returns the new warnings (a new
-    catalog entry or a new asset re-runs it at once)."""
-    found = matches(assets_store.all_assets(engine), assets_store.kev_entries(engine))
-    return assets_store.store_warnings(engine, found)
+def matches(assets: list[Any], entries: list[Any], cves: dict[str, Any] | None = None,
+            products: dict[str, set[tuple[str, str]]] | None = None) -> list[dict[str, Any]]:
+    """The KEV warnings: (asset, CVE) pairs with rank, level, reason and detail. ``cves``:
+    NVD records by CVE id, ``products``: their (vendor, product) keys."""
+    cves, products = cves or {}, products or {}
+    by_key: dict[tuple[str, str], list[Any]] = {}
+    by_vendor: dict[str, list[Any]] = {}
+    for asset in assets:
+        key = asset_key(asset)
+        by_key.setdefault(key, []).append(asset)
+        by_vendor.setdefault(key[0], []).append(asset)
+    platforms = _platforms(assets) if cves else {}
+    out = []
+    for entry in entries:
+        record = cves.get(entry.cve_id)
+        judged: set[int] = set()  # assets NVD's criteria name: NVD decides for them
+        if record is not None and record.configurations:
+            candidates = {a.id: a for key in products.get(entry.cve_id, ())
+                          for a in _candidates(by_key, by_vendor, key)}
+            for asset in candidates.values():
+                verdict = nvd.evaluate(record.configurations,
+                                       nvd.asset_name(asset.cpe, asset.vendor, asset.product, asset.version),
+                                       platforms.get(asset.id, []))
+                judged.add(asset.id)
+                if verdict.result is not Tri.NO:
+                    out.append(_warning(asset, entry, verdict))
+        # the KEV's own names: every asset NVD's criteria do not name as the inventory spells it
+        kev_vendor, kev_product = name_key(entry.vendor), name_key(entry.product)
+        for asset in by_vendor.get(kev_vendor, []):
+            if asset.id not in judged and _same_product(asset_key(asset)[1], kev_product):
+                out.append(_warning(asset, entry, None, nvd_known=record is not None and bool(record.configurations)))
+    return out
+
+
+def _candidates(by_key: dict[tuple[str, str], list[Any]], by_vendor: dict[str, list[Any]],
+                key: tuple[str, str]) -> list[Any]:
+    vendor, product = key
+    if vendor == "*" or product == "*":  # a criteria with a wildcard: every asset of the vendor, or all
+        pool = [a for assets in by_vendor.values() for a in assets] if vendor == "*" else by_vendor.get(vendor, [])
+        return pool
+    return by_key.get(key, [])
+
+
+def _warning(asset: Any, entry: Any, verdict: nvd.Verdict | None, nvd_known: bool = False) -> dict[str, Any]:
+    ransomware = entry.ransomware.lower() == "known"
+    confirmed = verdict is not None and verdict.result is Tri.YES
+    rank = (RANK_EXPOSED if asset.exposed else 0) + CRITICALITY_RANK.get(asset.criticality, 0) \
+        + (RANK_RANSOMWARE if ransomware else 0) + (RANK_CONFIRMED if confirmed else 0)
+    runs = f"{asset.host} runs {asset.vendor} {asset.product} {asset.version}".rstrip()
+    if verdict is None:
+        applies = ("NVD's criteria do not name this product as the inventory spells it (give the asset its "
+                   "CPE 2.3 name): check the version") if nvd_known else "check the version"
+    elif confirmed:
+        applies = f"version {asset.version or '(from its CPE)'} is in the vulnerable range ({verdict.ranges()})"
+    else:
+        applies = f"NVD lists vulnerable versions ({verdict.ranges()}); the version is not known precisely: check it"
+    reason = (f"{runs}: {entry.cve_id} ({entry.name}) is known to be exploited"
+              + (", used by ransomware" if ransomware else "")
+              + f"; {applies}; exposed to the internet: {'yes' if asset.exposed else 'no'}; "
+              + f"care criticality: {asset.criticality}; apply: {entry.action}")
+    detail: dict[str, Any] = {"source": "nvd" if verdict is not None else "kev", "confirmed": confirmed,
+                              "ransomware": ransomware, "exposed": bool(asset.exposed),
+                              "criticality": asset.criticality, "due_date": entry.due_date}
+    if verdict is not None:
+        detail["matched"], detail["unknown"] = verdict.matched, verdict.unknown
+    return {"tenant_id": asset.tenant_id, "asset_id": asset.id, "kind": "kev", "cve_id": entry.cve_id,
+            "exposure_id": None, "rank": rank, "level": level_for(rank), "reason": reason, "detail": detail}
 
 
 def import_catalog(engine: Engine, location: str) -> tuple[list[str], list[Problem], int]:
     """Read the catalog, store it, re-run the match: (new CVE ids, problems, new warnings)."""
+    from hygie.intel.early_warning import run_early_warning  # the run needs this module
+
     entries, problems = read_catalog(location)
     new = assets_store.upsert_kev(engine, entries)
-    return new, problems, run_early_warning(engine)
+    return new, problems, run_early_warning(engine).new
+
+
+def run_early_warning(engine: Engine) -> int:
+    """The whole match (KEV, NVD, exposure) and its alerts; returns the new warnings."""
+    from hygie.intel.early_warning import run_early_warning as run
+
+    return run(engine).new

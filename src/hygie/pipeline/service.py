@@ -259,6 +259,7 @@ class Service:
             self._detector.start()
         self._maintainer.start()
         threading.Thread(target=run_feed_schedule, args=(self.state.engine, self._stop),
+                         kwargs={"key_dir": self.config.data_dir},  # feeds' encrypted credentials
                          name="hygie-intel-feeds", daemon=True).start()
         sockets = [self._bind(self.config.http_host, self.config.http_port)]
         console: uvicorn.Server | None = None

@@ -12,8 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hygie.web.api import accounts, alerts, cases, platform, search
+from hygie.web.api import prepare as prepare_api
+from hygie.web.api import intel as intel_api
+from hygie.web.api import respond as respond_api
+from hygie.web.api import respond_policy as respond_policy_api
+from hygie.web.api import intel_assets as intel_assets_api
 from hygie.web.context import ConsoleContext
 from hygie.web.security import LoginThrottle
+from hygie.web.views import asset_pages
 from hygie.web.views import (account_pages, hunting_pages, intel_pages, pages, prepare_pages, respond_pages,
                              triage_pages)
 
@@ -27,8 +33,13 @@ def console_app(context: ConsoleContext) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", redoc_url=None)
     app.state.context = context
     app.state.login_throttle = LoginThrottle()
-    for router in (alerts.router, cases.router, platform.router, search.router, accounts.router):
+    for router in (alerts.router, cases.router, platform.router, search.router, accounts.router,
+                   intel_api.router):
         app.include_router(router, prefix="/api/v1")
+    app.include_router(prepare_api.router, prefix="/api/v1")
+    app.include_router(intel_assets_api.router, prefix="/api/v1")
+    app.include_router(respond_api.router, prefix="/api/v1")
+    app.include_router(respond_policy_api.router, prefix="/api/v1")
     app.include_router(pages.router)
     app.include_router(triage_pages.router)
     app.include_router(hunting_pages.router)
@@ -36,6 +47,7 @@ def console_app(context: ConsoleContext) -> FastAPI:
     app.include_router(prepare_pages.router)
     app.include_router(respond_pages.router)
     app.include_router(intel_pages.router)
+    app.include_router(asset_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")

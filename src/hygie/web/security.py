@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, set[str]] = {
     "audit.read": {"admin", "analyst"},
     "users.admin": {"admin"},
     "assess": {"admin", "analyst", "hospital"},  # a hospital answers its own assessment
+    "assets.write": {"admin", "analyst", "hospital"},  # a hospital keeps its own inventory right
 }
 
 

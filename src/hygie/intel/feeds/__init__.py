@@ -26,6 +26,10 @@ class ImportResult:
     options: dict[str, Any] = field(default_factory=dict)
     indicators: list[Indicator] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # an incremental source (TAXII): where the next poll starts (``added_after``), and the
+    # refs (STIX ids) its new objects revoked, to be removed from the feed
+    cursor: str | None = None
+    withdrawn: list[str] = field(default_factory=list)
 
     def add(self, indicator: Indicator, where: str) -> None:
         """Keep ``indicator`` once normalised, or report why it cannot be."""
@@ -49,6 +53,7 @@ class ImportResult:
     def extend(self, other: ImportResult) -> None:
         self.indicators.extend(other.indicators)
         self.problems.extend(other.problems)
+        self.withdrawn.extend(other.withdrawn)
 
     def unique(self) -> list[Indicator]:
         """One indicator per (type, value): the last read wins, as a later event updates."""

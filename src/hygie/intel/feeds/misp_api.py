@@ -2,7 +2,8 @@
 attributes (``/attributes/restSearch``, the lighter query), to_ids only by default.
 
 Options: ``key_env`` (the environment variable holding the API key: keys are not kept in the
-database), ``verify_tls`` (default true), ``mode`` (``events`` or ``attributes``),
+database in clear) or ``secret`` (a ``Secret``: the console's encrypted credential, opened for
+this refresh only), ``verify_tls`` (default true), ``mode`` (``events`` or ``attributes``),
 ``published_only`` (default true), ``last`` (e.g. ``30d``: events published since), ``tags``."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from hygie.core.secrets import Secret
 from hygie.intel.feeds import FeedError, ImportResult
 from hygie.intel.feeds.misp import read_attribute, read_event, tag_names
 
@@ -17,7 +19,9 @@ from hygie.intel.feeds.misp import read_attribute, read_event, tag_names
 def connect(url: str, options: dict[str, Any]) -> Any:
     from pymisp import PyMISP, PyMISPError
 
-    key = os.environ.get(str(options.get("key_env", "HYGIE_MISP_KEY")), "") or options.get("key", "")
+    secret = options.get("secret")
+    key = secret.reveal() if isinstance(secret, Secret) else \
+        os.environ.get(str(options.get("key_env", "HYGIE_MISP_KEY")), "") or options.get("key", "")
     if not key:
         raise FeedError(f"{url}: no MISP API key (set ${options.get('key_env', 'HYGIE_MISP_KEY')})")
     try:

@@ -64,7 +64,10 @@ def read_objects(objects: list[Any], where: str, result: ImportResult) -> None:
         except Exception as exc:  # stix2 raises many kinds of errors for invalid objects
             result.problem(here, f"invalid STIX indicator: {exc}".split("\n", 1)[0][:300])
             continue
-        if obj.get("revoked") or obj.get("pattern_type") != "stix":
+        if obj.get("revoked"):
+            result.withdrawn.append(obj.id)  # a later version withdrew it (incremental polls)
+            continue
+        if obj.get("pattern_type") != "stix":
             continue
         try:
             pairs = pattern_values(obj.pattern)

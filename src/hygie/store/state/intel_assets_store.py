@@ -1,5 +1,6 @@
 """Assets of each tenant, the known-exploited vulnerability catalog (shared) and the early
-warnings that apply one to the other. Reads take the principal's tenants (``scope``)."""
+warnings that apply one to the other (or to a risky exposed service). Reads take the
+principal's tenants (``scope``); a person's edits are audited."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hygie.store.state import audit
+from hygie.store.state.models import AlertKey
 from hygie.store.state.models_intel import EarlyWarning, IntelAsset, KevEntry
 from hygie.store.state.scope import Tenants, scoped, visible
 
 ASSET_FIELDS = ("ip", "vendor", "product", "version", "cpe", "criticality", "exposed", "owner", "zone")
 KEV_FIELDS = ("vendor", "product", "name", "date_added", "due_date", "ransomware", "description", "action")
+EDITABLE = ("host", "ip", "vendor", "product", "version", "cpe", "criticality", "exposed", "owner", "zone")
+WARNING_STATUSES = ("new", "acknowledged", "resolved", "dismissed")
+OPEN = ("new", "acknowledged")
 
 
 class AssetStoreError(ValueError):
@@ -48,10 +55,55 @@ def upsert_assets(engine: Engine, tenants: Tenants, tenant_id: str,
     return added, updated
 
 
-def list_assets(engine: Engine, tenants: Tenants) -> list[IntelAsset]:
+def list_assets(engine: Engine, tenants: Tenants, tenant: str | None = None, q: str | None = None,
+                criticality: str | None = None, exposed: bool | None = None, limit: int | None = None,
+                offset: int = 0) -> list[IntelAsset]:
+    """Assets among ``tenants``, filtered (``q``: host, address, vendor or product contains)."""
     with Session(engine) as session:
-        return list(session.scalars(scoped(select(IntelAsset), IntelAsset.tenant_id, tenants)
-                                    .order_by(IntelAsset.tenant_id, IntelAsset.host)))
+        query = scoped(select(IntelAsset), IntelAsset.tenant_id, tenants)
+        if tenant is not None:
+            query = query.where(IntelAsset.tenant_id == tenant)
+        if q:
+            like = f"%{q.lower()}%"
+            query = query.where(or_(*(func.lower(c).like(like) for c in (
+                IntelAsset.host, IntelAsset.ip, IntelAsset.vendor, IntelAsset.product))))
+        if criticality is not None:
+            query = query.where(IntelAsset.criticality == criticality)
+        if exposed is not None:
+            query = query.where(IntelAsset.exposed.is_(exposed))
+        query = query.order_by(IntelAsset.tenant_id, IntelAsset.host, IntelAsset.id).offset(offset)
+        return list(session.scalars(query.limit(limit) if limit is not None else query))
+
+
+def get_asset(engine: Engine, tenants: Tenants, asset_id: int) -> IntelAsset | None:
+    with Session(engine) as session:
+        return session.scalar(scoped(select(IntelAsset).where(IntelAsset.id == asset_id),
+                                     IntelAsset.tenant_id, tenants))
+
+
+def update_asset(engine: Engine, tenants: Tenants, asset_id: int, changes: dict[str, Any],
+                 actor: str) -> IntelAsset | None:
+    """Change an asset's columns (``EDITABLE``, already checked by the caller); None when it is
+    not among ``tenants``; ``AssetStoreError`` when another asset has the same host and product."""
+    now = datetime.now(timezone.utc)
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            row = session.scalar(scoped(select(IntelAsset).where(IntelAsset.id == asset_id),
+                                        IntelAsset.tenant_id, tenants))
+            if row is None:
+                return None
+            before = {name: getattr(row, name) for name in EDITABLE}
+            for name, value in changes.items():
+                if name in EDITABLE:
+                    setattr(row, name, value)
+            row.updated = now
+            session.flush()
+            changed = {name: [before[name], getattr(row, name)] for name in EDITABLE
+                       if before[name] != getattr(row, name)}
+            audit.record(session, actor, "intel.asset.update", f"asset:{row.id}", row.tenant_id, changed)
+            return row
+    except IntegrityError:
+        raise AssetStoreError("another asset of this hospital has the same host, vendor and product") from None
 
 
 def all_assets(engine: Engine) -> list[IntelAsset]:
@@ -81,31 +133,106 @@ def kev_entries(engine: Engine) -> list[KevEntry]:
         return list(session.scalars(select(KevEntry).order_by(KevEntry.cve_id)))
 
 
-def store_warnings(engine: Engine, warnings: Sequence[dict[str, Any]]) -> int:
-    """Store new (asset, CVE) warnings once each; returns how many were new."""
-    added = 0
+def sync_warnings(engine: Engine, found: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Make the stored warnings what the match ``found`` (every tenant, both kinds): new ones
+    are added, known ones get the new rank and reason, a resolved one that applies again is
+    reopened (and alerted again); open ones no longer found are resolved. Dismissed ones stay
+    dismissed. Returns (new or reopened, resolved)."""
+    added = resolved = 0
     now = datetime.now(timezone.utc)
     with Session(engine) as session, session.begin():
-        known = {tuple(r) for r in session.execute(select(EarlyWarning.asset_id, EarlyWarning.cve_id))}
-        for warning in warnings:
-            key = (warning["asset_id"], warning["cve_id"])
-            if key in known:
-                continue
-            known.add(key)
-            session.add(EarlyWarning(tenant_id=warning["tenant_id"], asset_id=key[0], cve_id=key[1],
-                                     rank=warning["rank"], reason=warning["reason"][:500],
-                                     status="new", created=now))
-            added += 1
-    return added
+        rows = {(w.kind, w.asset_id, w.cve_id, w.exposure_id): w for w in session.scalars(select(EarlyWarning))}
+        wanted = set()
+        for warning in found:
+            key = (warning["kind"], warning["asset_id"], warning.get("cve_id"), warning.get("exposure_id"))
+            wanted.add(key)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = EarlyWarning(tenant_id=warning["tenant_id"], asset_id=key[1], kind=key[0],
+                                               cve_id=key[2], exposure_id=key[3], status="new", created=now, note="")
+                session.add(row)
+                added += 1
+            elif row.status == "resolved":
+                row.status, row.alert_id, row.updated, row.note = "new", None, now, "applies again"
+                added += 1
+            row.rank, row.level, row.reason = warning["rank"], warning["level"], warning["reason"][:500]
+            row.detail = warning.get("detail") or {}
+        for key, row in rows.items():
+            if key not in wanted and row.status in OPEN:
+                row.status, row.updated = "resolved", now
+                row.note = "no longer applies (version outside the vulnerable ranges, asset changed or port closed)"
+                resolved += 1
+    return added, resolved
 
 
-def list_warnings(engine: Engine, tenants: Tenants, limit: int = 200
-                  ) -> list[tuple[EarlyWarning, IntelAsset, KevEntry]]:
-    """The early-warning queue, highest rank first."""
+def pending_alerts(engine: Engine) -> list[tuple[EarlyWarning, IntelAsset, KevEntry | None]]:
+    """New warnings not raised as alerts yet (the last step of a match, or of one interrupted)."""
+    with Session(engine) as session:
+        return [tuple(r) for r in session.execute(  # type: ignore[misc]
+            select(EarlyWarning, IntelAsset, KevEntry).join(IntelAsset, IntelAsset.id == EarlyWarning.asset_id)
+            .outerjoin(KevEntry, KevEntry.cve_id == EarlyWarning.cve_id)
+            .where(EarlyWarning.status == "new", EarlyWarning.alert_id.is_(None)).order_by(EarlyWarning.id))]
+
+
+def set_alert_ids(engine: Engine, alert_of: dict[int, int]) -> None:
+    with Session(engine) as session, session.begin():
+        for row in session.scalars(select(EarlyWarning).where(EarlyWarning.id.in_(sorted(alert_of)))):
+            row.alert_id = alert_of[row.id]
+
+
+def alert_ids_for_keys(engine: Engine, keys: Sequence[str]) -> dict[str, int]:
+    """The alert each stored alert key went to (its own, or the open alert it joined)."""
+    with Session(engine) as session:
+        return {key: alert_id for key, alert_id in session.execute(
+            select(AlertKey.key, AlertKey.alert_id).where(AlertKey.key.in_(list(keys))))}
+
+
+def list_warnings(engine: Engine, tenants: Tenants, limit: int = 200, tenant: str | None = None,
+                  status: str | None = None, kind: str | None = None, asset_id: int | None = None,
+                  offset: int = 0) -> list[tuple[EarlyWarning, IntelAsset, KevEntry | None]]:
+    """The early-warning queue, highest rank first (``status`` "open": new or acknowledged)."""
     with Session(engine) as session:
         query = scoped(select(EarlyWarning, IntelAsset, KevEntry)
                        .join(IntelAsset, IntelAsset.id == EarlyWarning.asset_id)
-                       .join(KevEntry, KevEntry.cve_id == EarlyWarning.cve_id),
+                       .outerjoin(KevEntry, KevEntry.cve_id == EarlyWarning.cve_id),
                        EarlyWarning.tenant_id, tenants)
-        return [tuple(r) for r in session.execute(
-            query.order_by(EarlyWarning.rank.desc(), EarlyWarning.id).limit(limit))]
+        if tenant is not None:
+            query = query.where(EarlyWarning.tenant_id == tenant)
+        if status == "open":
+            query = query.where(EarlyWarning.status.in_(OPEN))
+        elif status is not None:
+            query = query.where(EarlyWarning.status == status)
+        if kind is not None:
+            query = query.where(EarlyWarning.kind == kind)
+        if asset_id is not None:
+            query = query.where(EarlyWarning.asset_id == asset_id)
+        return [tuple(r) for r in session.execute(  # type: ignore[misc]
+            query.order_by(EarlyWarning.rank.desc(), EarlyWarning.id).offset(offset).limit(limit))]
+
+
+def get_warning(engine: Engine, tenants: Tenants, warning_id: int
+                ) -> tuple[EarlyWarning, IntelAsset, KevEntry | None] | None:
+    with Session(engine) as session:
+        row = session.execute(scoped(
+            select(EarlyWarning, IntelAsset, KevEntry).join(IntelAsset, IntelAsset.id == EarlyWarning.asset_id)
+            .outerjoin(KevEntry, KevEntry.cve_id == EarlyWarning.cve_id).where(EarlyWarning.id == warning_id),
+            EarlyWarning.tenant_id, tenants)).first()
+        return tuple(row) if row else None  # type: ignore[return-value]
+
+
+def set_warning_status(engine: Engine, tenants: Tenants, warning_id: int, status: str, note: str,
+                       actor: str) -> EarlyWarning | None:
+    """A person's decision on a warning (acknowledged, resolved, dismissed as not applicable),
+    audited; None when the warning is not among ``tenants``."""
+    if status not in WARNING_STATUSES:
+        raise AssetStoreError(f"status must be one of {', '.join(WARNING_STATUSES)}")
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        row = session.scalar(scoped(select(EarlyWarning).where(EarlyWarning.id == warning_id),
+                                    EarlyWarning.tenant_id, tenants))
+        if row is None:
+            return None
+        before = row.status
+        row.status, row.note, row.updated = status, note[:500], datetime.now(timezone.utc)
+        audit.record(session, actor, "intel.warning.status", f"warning:{row.id}", row.tenant_id,
+                     {"from": before, "to": status, "note": note[:500]})
+        return row

@@ -17,11 +17,13 @@ from sqlalchemy import Engine, bindparam, delete, func, insert, or_, select, upd
 from sqlalchemy.orm import Session
 
 from hygie.core.moments import as_utc as _aware
+from hygie.store.state import audit
 from hygie.store.state.models_cases import Case, Observable
 from hygie.store.state.models_intel import IntelFeed, IntelIndicator, IntelSharing, IntelSighting
 from hygie.store.state.scope import Tenants, scoped, visible
 
-FEED_KINDS = ("misp-feed", "misp", "stix", "taxii", "csv", "text")
+FEED_KINDS = ("misp-feed", "misp", "stix", "taxii", "csv", "text", "manual")
+MANUAL_LOCATION = "console"  # the feed of indicators analysts add by hand (one per tenant)
 CHUNK = 5000
 
 
@@ -80,7 +82,9 @@ def _writable(tenant_id: str | None, tenants: Tenants) -> bool:
 # -- feeds -------------------------------------------------------------------------------------
 def add_feed(engine: Engine, tenants: Tenants, tenant_id: str | None, name: str, kind: str,
              location: str, options: dict[str, Any] | None = None,
-             schedule_minutes: int | None = None) -> IntelFeed:
+             schedule_minutes: int | None = None, credential: str | None = None,
+             actor: str | None = None) -> IntelFeed:
+    """``credential``: ciphertext only (``core.secrets.Cipher.seal``); ``actor``: audited."""
     if kind not in FEED_KINDS:
         raise IntelStoreError(f"feed kind must be one of {', '.join(FEED_KINDS)}")
     if not _writable(tenant_id, tenants):
@@ -89,9 +93,14 @@ def add_feed(engine: Engine, tenants: Tenants, tenant_id: str | None, name: str,
         raise IntelStoreError("a schedule is a number of minutes, at least 1")
     feed = IntelFeed(tenant_id=tenant_id, name=name[:200], kind=kind, location=location[:2000],
                      options=options or {}, schedule_minutes=schedule_minutes, enabled=True,
-                     created=_now(), indicator_count=0, problem_count=0)
+                     created=_now(), indicator_count=0, problem_count=0, credential=credential)
     with Session(engine, expire_on_commit=False) as session, session.begin():
         session.add(feed)
+        if actor is not None:
+            session.flush()
+            audit.record(session, actor, "intel.feed.add", f"feed:{feed.id}", tenant_id,
+                         {"name": feed.name, "kind": kind, "location": feed.location,
+                          "schedule_minutes": schedule_minutes, "credential": credential is not None})
     return feed
 
 
@@ -118,12 +127,51 @@ def get_feed(engine: Engine, tenants: Tenants, feed_id: int) -> IntelFeed | None
                                             IntelFeed.tenant_id, tenants))
 
 
-def set_feed_enabled(engine: Engine, tenants: Tenants, feed_id: int, enabled: bool) -> bool:
+def set_feed_enabled(engine: Engine, tenants: Tenants, feed_id: int, enabled: bool,
+                     actor: str | None = None) -> bool:
+    """A disabled feed's indicators stop matching and it is no longer refreshed."""
     with Session(engine) as session, session.begin():
         feed = session.get(IntelFeed, feed_id)
         if feed is None or not _writable(feed.tenant_id, tenants):
             return False
         feed.enabled = enabled
+        if actor is not None:
+            audit.record(session, actor, "intel.feed.enable" if enabled else "intel.feed.disable",
+                         f"feed:{feed_id}", feed.tenant_id, {"name": feed.name})
+        return True
+
+
+def remove_feed(engine: Engine, tenants: Tenants, feed_id: int, actor: str) -> bool:
+    """The feed, its indicators and their sightings, gone (audited)."""
+    with Session(engine) as session, session.begin():
+        feed = session.get(IntelFeed, feed_id)
+        if feed is None or not _writable(feed.tenant_id, tenants):
+            return False
+        owned = select(IntelIndicator.id).where(IntelIndicator.feed_id == feed_id).scalar_subquery()
+        session.execute(delete(IntelSighting).where(IntelSighting.indicator_id.in_(owned)))
+        session.execute(delete(IntelIndicator).where(IntelIndicator.feed_id == feed_id))
+        audit.record(session, actor, "intel.feed.remove", f"feed:{feed_id}", feed.tenant_id,
+                     {"name": feed.name, "kind": feed.kind, "indicators": feed.indicator_count})
+        session.delete(feed)
+        return True
+
+
+def set_cursor(engine: Engine, feed_id: int, cursor: str | None) -> None:
+    """Where the feed's next incremental poll starts (TAXII ``added_after``)."""
+    with Session(engine) as session, session.begin():
+        feed = session.get(IntelFeed, feed_id)
+        if feed is not None:
+            feed.cursor = cursor[:64] if cursor else None
+
+
+def note_refresh(engine: Engine, tenants: Tenants, feed_id: int, actor: str) -> bool:
+    """A refresh asked for by a person (the audit log says who and when)."""
+    with Session(engine) as session, session.begin():
+        feed = session.get(IntelFeed, feed_id)
+        if feed is None or not _writable(feed.tenant_id, tenants):
+            return False
+        audit.record(session, actor, "intel.feed.refresh", f"feed:{feed_id}", feed.tenant_id,
+                     {"name": feed.name})
         return True
 
 
@@ -145,13 +193,19 @@ def record_run(engine: Engine, feed_id: int, error: str | None, problems: int,
         feed = session.get(IntelFeed, feed_id)
         if feed is None:
             return
-        feed.last_run = when
-        feed.last_error = error[:4000] if error else None
-        feed.problem_count = problems
-        if error is None:
-            feed.last_success = when
-            feed.indicator_count = session.scalar(select(func.count()).select_from(IntelIndicator)
-                                                  .where(IntelIndicator.feed_id == feed_id)) or 0
+        _record_run(session, feed, error, problems, when)
+
+
+def _record_run(session: Session, feed: IntelFeed, error: str | None, problems: int,
+                when: datetime) -> None:
+    feed.last_run = when
+    feed.last_error = error[:4000] if error else None
+    feed.problem_count = problems
+    if error is None:
+        feed.last_success = when
+        session.flush()
+        feed.indicator_count = session.scalar(select(func.count()).select_from(IntelIndicator)
+                                              .where(IntelIndicator.feed_id == feed.id)) or 0
 
 
 def note_problems(engine: Engine, feed_id: int, summary: str) -> None:
@@ -231,17 +285,77 @@ def change_stamp(engine: Engine) -> tuple[Any, ...]:
 
 
 def search_indicators(engine: Engine, tenants: Tenants, text: str | None = None,
-                      kind: str | None = None, limit: int = 100, offset: int = 0
+                      kind: str | None = None, limit: int = 100, offset: int = 0,
+                      feed_id: int | None = None, active: bool | None = None,
+                      now: datetime | None = None, hide_red: bool = False
                       ) -> tuple[list[IntelIndicator], int]:
+    """Newest first; ``active``: only unexpired (True) or only expired (False) ones;
+    ``hide_red``: without TLP:RED ones (roles that may not read them)."""
     query = own_or_shared(select(IntelIndicator), IntelIndicator.tenant_id, tenants)
+    if hide_red:
+        query = query.where(IntelIndicator.tlp != "red")
     if kind:
         query = query.where(IntelIndicator.type == kind)
     if text:
-        query = query.where(IntelIndicator.value.contains(text.lower(), autoescape=True))
+        query = query.where(func.lower(IntelIndicator.value).contains(text.lower(), autoescape=True))
+    if feed_id is not None:
+        query = query.where(IntelIndicator.feed_id == feed_id)
+    if active is not None:
+        unexpired = or_(IntelIndicator.expires.is_(None), IntelIndicator.expires > (now or _now()))
+        query = query.where(unexpired if active else ~unexpired)
     with Session(engine) as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = list(session.scalars(query.order_by(IntelIndicator.id).limit(limit).offset(offset)))
+        rows = list(session.scalars(query.order_by(IntelIndicator.id.desc()).limit(limit).offset(offset)))
     return rows, total
+
+
+def manual_feed(engine: Engine, tenants: Tenants, tenant_id: str | None) -> IntelFeed:
+    """The feed holding the indicators people add by hand for ``tenant_id`` (None: shared)."""
+    return find_or_add_feed(engine, tenants, tenant_id, "Added by hand" if tenant_id is None
+                            else f"Added by hand ({tenant_id})", "manual", MANUAL_LOCATION)
+
+
+def add_indicator(engine: Engine, tenants: Tenants, tenant_id: str | None, indicator: IndicatorLike,
+                  actor: str, now: datetime | None = None) -> IntelIndicator:
+    """An indicator added by a person (``checked`` first) to the hand feed of ``tenant_id``;
+    the same value again updates it and makes it match again. Audited."""
+    if not _writable(tenant_id, tenants):
+        raise IntelStoreError("only a platform admin may add a shared indicator or another tenant's")
+    feed = manual_feed(engine, tenants, tenant_id)
+    now = now or _now()
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        row = session.scalar(select(IntelIndicator).where(
+            IntelIndicator.feed_id == feed.id, IntelIndicator.type == indicator.type,
+            IntelIndicator.value == indicator.value))
+        if row is None:
+            row = IntelIndicator(feed_id=feed.id, tenant_id=tenant_id, type=indicator.type,
+                                 value=indicator.value, first_seen=indicator.first_seen or now)
+            session.add(row)
+        row.confidence, row.tlp, row.expires = indicator.confidence, indicator.tlp, indicator.expires
+        row.description, row.tags = indicator.description, list(indicator.tags)
+        row.ref, row.last_seen = indicator.ref or f"added by {actor}"[:200], now
+        row.updated = now if row.updated is None else max(now, _aware(row.updated))  # the stamp moves
+        session.flush()
+        audit.record(session, actor, "intel.indicator.add", f"indicator:{row.id}", tenant_id,
+                     {"type": row.type, "value": row.value, "tlp": row.tlp,
+                      "confidence": row.confidence, "expires": row.expires})
+        stored = session.get(IntelFeed, feed.id)
+        if stored is not None:
+            _record_run(session, stored, None, 0, now)
+    return row
+
+
+def remove_refs(engine: Engine, feed_id: int, refs: Sequence[str]) -> int:
+    """Remove the feed's indicators whose source id is in ``refs`` (revoked STIX objects)."""
+    if not refs:
+        return 0
+    removed = 0
+    with Session(engine) as session, session.begin():
+        for start in range(0, len(refs), CHUNK):
+            removed += session.execute(delete(IntelIndicator).where(
+                IntelIndicator.feed_id == feed_id,
+                IntelIndicator.ref.in_(list(refs[start:start + CHUNK])))).rowcount or 0
+    return removed
 
 
 def get_indicators(engine: Engine, tenants: Tenants, ids: Sequence[int]) -> list[IntelIndicator]:
@@ -252,14 +366,17 @@ def get_indicators(engine: Engine, tenants: Tenants, ids: Sequence[int]) -> list
 
 
 def expire_indicator(engine: Engine, tenants: Tenants, indicator_id: int,
-                     when: datetime | None = None) -> bool:
-    """Stop an indicator matching now (it stays listed, with its expiry)."""
+                     when: datetime | None = None, actor: str | None = None) -> bool:
+    """Stop an indicator matching now (it stays listed, with its expiry); ``actor``: audited."""
     when = when or _now()
     with Session(engine) as session, session.begin():
         row = session.get(IntelIndicator, indicator_id)
         if row is None or not _writable(row.tenant_id, tenants):
             return False
         row.expires, row.updated = when, max(_now(), _aware(row.updated))
+        if actor is not None:
+            audit.record(session, actor, "intel.indicator.expire", f"indicator:{indicator_id}",
+                         row.tenant_id, {"type": row.type, "value": row.value})
         return True
 
 
@@ -325,13 +442,18 @@ class SharedWarning:
 
 
 def shared_warnings(engine: Engine, tenants: Tenants, since: datetime | None = None,
-                    limit: int = 100) -> list[SharedWarning]:
+                    limit: int = 100, indicator_ids: Sequence[int] | None = None,
+                    hide_red: bool = False) -> list[SharedWarning]:
     """Sightings of shared indicators in tenants other than ``tenants``. Only shared
     indicators: a tenant's own indicators, and what they reveal, stay its own."""
     query = (select(IntelSighting.indicator_id, IntelIndicator.type, IntelIndicator.value,
                     IntelSighting.tenant_id, IntelSighting.anonymised, IntelSighting.seen)
              .join(IntelIndicator, IntelIndicator.id == IntelSighting.indicator_id)
              .where(IntelIndicator.tenant_id.is_(None)))
+    if hide_red:
+        query = query.where(IntelIndicator.tlp != "red")
+    if indicator_ids is not None:
+        query = query.where(IntelSighting.indicator_id.in_(list(indicator_ids)))
     if tenants:  # None (the platform admin) and an empty set: every tenant's sightings
         query = query.where(IntelSighting.tenant_id.not_in(sorted(tenants)))
     if since is not None:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hygie.respond import cases
-from hygie.store.state import triage
+from hygie.store.state import intel_context, triage
 from hygie.store.state.access import Principal
+from hygie.store.state.intel_context import IndicatorContext
+from hygie.store.state.models import AlertRow
 from hygie.web.api.alerts import alert_filter, attack_links
+from hygie.web.api.intel import reads_red
 from hygie.web.api.schemas import Id, PathId
 from hygie.web.security import visible_tenants, principal, require
 from hygie.web.i18n import language_of
@@ -60,11 +64,21 @@ def alert_page(request: Request, alert_id: PathId, who: Principal = Depends(prin
         raise HTTPException(404, f"no alert {alert_id}")
     rule_text = request.app.state.context.rule_text(row.rule_id)
     return render(request, "alert.html", a=row, comments=triage.comments(engine, who.tenants, alert_id),
+                  intel=indicator_context(engine, who, row), intel_red=reads_red(who),
                   related=triage.related_alerts(engine, who.tenants, row),
                   cases=cases.cases_of_alert(engine, who.tenants, alert_id),
                   attack=attack_links(list(row.tags or [])), rule_text=rule_text,
                   statuses=triage.STATUSES, reasons=triage.CLOSE_REASONS,
                   allowed=sorted(triage.TRANSITIONS[row.status]))
+
+
+def indicator_context(engine: Engine, who: Principal, row: AlertRow) -> list[IndicatorContext] | None:
+    """An IOC alert's indicator with its context (feed, sightings here and elsewhere); None
+    for other alerts. TLP:RED details are left to the template (``reads_red``)."""
+    recorded = (row.matched or {}).get("indicator") if row.kind == "ioc" else None
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("id"), int):
+        return None
+    return intel_context.indicator_context(engine, who.tenants, [recorded["id"]], home=row.tenant_id)
 
 
 def _status(request: Request, who: Principal, ids: list[int], status: str, reason: str | None) -> None:
