@@ -213,3 +213,27 @@ def test_cli_nvd_and_exposure(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"x": 1}))
     assert "not an NVD" in run("nvd", "import", str(tmp_path / "bad.json"), code=2)
     run("exposure", "import", str(tmp_path / "bad.json"), "--tenant", "chu-a")  # JSON, no host: reported
+
+
+def test_prepare_reads_the_exposure_a_scan_import_wrote(engine) -> None:
+    """The self-assessment's exposure and KEV checks on what the intel stage stored (issue 7
+    reading issue 5's tables), not on fixtures of its own."""
+    from datetime import datetime, timezone
+
+    from hygie.prepare.assets import internet_exposure, kev_age
+    from hygie.prepare.evidence import load_config
+    from hygie.store.state.prepare_metrics import asset_data
+
+    config = load_config()
+    before = internet_exposure(asset_data(engine, "chu-a"), config.internet_exposure, datetime.now(timezone.utc))
+    assert before.details.get("risky") == []
+    kev.import_catalog(engine, str(FIXTURES / "kev.json"))
+    early_warning.import_scan(engine, "chu-a", str(FIXTURES / "scan-nmap.xml"))
+    now = datetime.now(timezone.utc)
+    data = asset_data(engine, "chu-a")
+    found = internet_exposure(data, config.internet_exposure, now)
+    assert "FW-EDGE-01" in found.details["risky"] and "pacs-ext.chu-a.example" in found.details["risky"]
+    assert found.score is not None and found.score < before.score
+    assert "risky services exposed" in found.proof
+    assert kev_age(data, config.kev_age, now).available
+    assert asset_data(engine, "chu-b").assets == []  # another hospital's inventory is not read

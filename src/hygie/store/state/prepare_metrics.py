@@ -4,7 +4,7 @@ reports, and the asset inventory with its open early warnings.
 
 Kept in the store layer so that Prepare reads the data without importing Respond or Intel.
 Every query takes one tenant; nothing here writes. The intel tables are read through
-``intel_assets_store`` and tolerate columns that a later schema may add (``services``)."""
+``intel_assets_store`` and the exposure table the intel stage fills from scans."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from hygie.core.moments import as_utc
-from hygie.store.state import intel_assets_store, models_intel
+from hygie.store.state import intel_assets_store
 from hygie.store.state.models import AlertRow
 from hygie.store.state.models_cases import Case, CaseAlert, CaseEntry
-from hygie.store.state.models_intel import KevEntry
+from hygie.store.state.models_intel import IntelExposure, KevEntry
 from hygie.store.state.models_respond import Nis2Incident, Nis2Report
 
 # early-warning statuses that mean "dealt with" (anything else is open)
@@ -112,7 +112,7 @@ class AssetInfo:
     ip: str
     exposed: bool
     criticality: str
-    services: tuple[str, ...] | None  # None: the store keeps no services for assets (yet)
+    services: tuple[str, ...] | None  # None: no scan of this tenant was imported
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,33 +139,16 @@ class AssetData:
     kev_entries: int
 
 
-def _services(asset: Any) -> tuple[str, ...] | None:
-    """Services kept on the asset row itself, where a schema has such a column."""
-    for name in ("services", "open_ports", "ports"):
-        value = getattr(asset, name, None)
-        if value is None:
-            continue
-        if isinstance(value, str):
-            value = [v for v in value.replace(";", ",").split(",") if v.strip()]
-        return tuple(str(v).strip().lower() for v in value)
-    return None
-
-
 def _exposures(session: Session, tenant: str) -> dict[int, list[str]]:
-    """Open internet exposures per asset id, from the exposure table where the intel stage has
-    one (nmap / internet-scan imports): ``port/transport``, the service name, and
-    ``risk:<name>`` when the intel stage itself matched a risky-service entry."""
-    model = getattr(models_intel, "IntelExposure", None)
-    if model is None:
-        return {}
-    query = select(model).where(model.tenant_id == tenant)
-    if hasattr(model, "open"):
-        query = query.where(model.open.is_(True))
+    """Open internet exposures per asset id (nmap / internet-scan imports of the intel stage):
+    ``port/transport``, the service name, and ``risk:<name>`` when the intel stage matched a
+    risky-service entry of ``intel/exposure.yml``."""
+    query = select(IntelExposure).where(IntelExposure.tenant_id == tenant, IntelExposure.open.is_(True))
     out: dict[int, list[str]] = {}
     for row in session.scalars(query):
-        names = [f"{row.port}/{getattr(row, 'transport', 'tcp') or 'tcp'}"]
-        names += [str(v).lower() for v in (getattr(row, "service", ""),) if v]
-        names += [f"risk:{row.risk}"] if getattr(row, "risk", "") else []
+        names = [f"{row.port}/{row.transport or 'tcp'}"]
+        names += [row.service.lower()] if row.service else []
+        names += [f"risk:{row.risk}"] if row.risk else []
         out.setdefault(row.asset_id, []).extend(names)
     return out
 
@@ -179,16 +162,13 @@ def asset_data(engine: Engine, tenant: str) -> AssetData:
         kev = session.scalar(select(func.count()).select_from(KevEntry)) or 0
     assets = []
     for a in intel_assets_store.list_assets(engine, only):
-        services = _services(a)
-        if a.id in exposures:
-            services = (*(services or ()), *exposures[a.id])
-        elif services is None and exposures:
-            services = ()  # the exposure data exists: no open service seen on this asset
+        # no scan imported for this tenant: the services are unknown (None), not "none open"
+        services = tuple(exposures.get(a.id, ())) if exposures else None
         assets.append(AssetInfo(a.host, a.ip or "", bool(a.exposed) or a.id in exposures,
                                 a.criticality or "support", services))
     warnings = [WarningInfo(k.cve_id, k.name or "", a.host, w.status, w.rank, as_utc(w.created), k.date_added or "",
                             (k.ransomware or "").lower() == "known", bool(a.exposed), a.criticality or "support",
-                            str(getattr(w, "level", "") or ""))
+                            w.level or "")
                 for w, a, k in intel_assets_store.list_warnings(engine, only, limit=10_000)
                 if k is not None and (w.status or "new").lower() not in CLOSED_WARNING]
     return AssetData(assets, warnings, int(kev))
