@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine
 
 from hygie.intel import nvd
 from hygie.intel.cpe import Tri
-from hygie.intel.feeds import FeedError, fetch
+from hygie.intel.feeds import fetch
 from hygie.intel.indicators import Problem
 from hygie.store.state import intel_assets_store as assets_store
 
@@ -29,14 +28,9 @@ name_key = nvd.name_key
 
 
 def read_catalog(location: str) -> tuple[list[dict[str, Any]], list[Problem]]:
-    try:
-        doc = orjson.loads(fetch.read(location))
-    except orjson.JSONDecodeError as exc:
-        raise FeedError(f"{location}: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("vulnerabilities"), list):
-        raise FeedError(f"{location}: not a KEV catalog (an object with 'vulnerabilities')")
+    items = fetch.vulnerabilities(location, "a KEV catalog")
     entries, problems = [], []
-    for number, item in enumerate(doc["vulnerabilities"]):
+    for number, item in enumerate(items):
         cve = str(item.get("cveID", "")) if isinstance(item, dict) else ""
         where = f"{location}: vulnerabilities[{number}]" + (f" {cve}" if cve else "")
         if not _CVE.match(cve) or not item.get("vendorProject") or not item.get("product"):

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 
 from hygie.intel import cpe
 from hygie.intel.cpe import Name, Range, Tri
@@ -104,14 +103,9 @@ def read(location: str) -> tuple[list[CveRecord], list[Problem]]:
 
 
 def read_document(location: str) -> tuple[list[CveRecord], list[Problem]]:
-    try:
-        doc = orjson.loads(fetch.read(location))
-    except orjson.JSONDecodeError as exc:
-        raise FeedError(f"{location}: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("vulnerabilities"), list):
-        raise FeedError(f"{location}: not an NVD CVE API 2.0 document (an object with 'vulnerabilities')")
+    items = fetch.vulnerabilities(location, "an NVD CVE API 2.0 document")
     records, problems = [], []
-    for number, item in enumerate(doc["vulnerabilities"]):
+    for number, item in enumerate(items):
         cve = item.get("cve") if isinstance(item, dict) else None
         cve_id = str(cve.get("id", "")) if isinstance(cve, dict) else ""
         where = f"{location}: vulnerabilities[{number}]" + (f" {cve_id}" if cve_id else "")

@@ -4,8 +4,10 @@ cannot exhaust memory."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 
 from hygie.intel.feeds import FeedError
 
@@ -48,3 +50,15 @@ def child(location: str, name: str) -> str:
     if is_url(location):
         return location.rstrip("/") + "/" + name
     return str(Path(location) / name)
+
+
+def vulnerabilities(location: str, what: str) -> list[Any]:
+    """The ``vulnerabilities`` list of a JSON document (CISA's KEV catalog and NVD's CVE API 2.0
+    both hold their entries there); ``what`` names the expected document in errors."""
+    try:
+        doc = orjson.loads(read(location))
+    except orjson.JSONDecodeError as exc:
+        raise FeedError(f"{location}: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("vulnerabilities"), list):
+        raise FeedError(f"{location}: not {what} (an object with 'vulnerabilities')")
+    return doc["vulnerabilities"]
