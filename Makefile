@@ -19,13 +19,15 @@ $(STAMP): requirements.lock pyproject.toml setup.py $(KERNEL)
 install: $(STAMP)
 
 # Debian packages the tests use: Chromium (console browser tests), poppler-utils (pdftotext,
-# to read the PDF reports back) and slapd + ldap-utils (a real LDAP directory for the response
-# connectors' tests). Installed only where missing.
+# to read the PDF reports back), slapd + ldap-utils (a real LDAP directory for the response
+# connectors' tests) and nftables (nft loads the generated block list in a throw-away network
+# namespace). Installed only where missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := chromium poppler-utils slapd ldap-utils
+DEBIAN_PACKAGES := chromium poppler-utils slapd ldap-utils nftables
 system-deps:
 	@command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 && \
-	  { command -v slapd || test -x /usr/sbin/slapd; } >/dev/null 2>&1 || \
+	  { command -v slapd || test -x /usr/sbin/slapd; } >/dev/null 2>&1 && \
+	  { command -v nft || test -x /usr/sbin/nft; } >/dev/null 2>&1 || \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(DEBIAN_PACKAGES) >/dev/null 2>&1 || \
 	  ($(SUDO) apt-get update -q >/dev/null && \
 	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(DEBIAN_PACKAGES) >/dev/null)

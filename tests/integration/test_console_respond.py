@@ -156,3 +156,22 @@ def test_nis2_details_are_entered_on_the_case_page(tmp_path) -> None:
     hospital, hospital_csrf = _login(app, "hospital", case_id)
     assert hospital.post(f"/cases/{case_id}/nis2", data={"csrf_token": hospital_csrf, "action": "details",
                                                         "contact": "x"}).status_code == 403
+
+
+def test_connector_summaries_and_errors_read_in_french(tmp_path) -> None:
+    """Connectors' outcome summaries and errors on the timeline are keyed too: the French
+    console shows them in French, the English one as stored."""
+    seeded, app, case_id = _setup(tmp_path)
+    (seeded.context.data_dir / "connectors.json").write_text(json.dumps({"defaults": {"edr": {
+        "kind": "generic", "base_url": "http://127.0.0.1:9", "isolate": {"method": "POST", "path": "/h/{host}"}}}}))
+    analyst, csrf = _login(app, "analyst", case_id)
+    analyst.post(f"/cases/{case_id}/runs", data={"csrf_token": csrf, "playbook": "ransomware_workstation",
+                                                 "dry_run": "on"})
+    english = analyst.get(f"/cases/{case_id}", headers={"Accept-Language": "en"}).text
+    assert "would ask http://127.0.0.1:9 to isolate" in english
+    assert "email.send: connector &#39;email&#39; is not configured for chu-nord" in english
+    analyst.get("/lang/fr")
+    french = analyst.get(f"/cases/{case_id}").text
+    assert "demanderait à http://127.0.0.1:9 d&#39;isoler" in french
+    assert "email.send : le connecteur &#39;email&#39; n&#39;est pas configuré pour chu-nord" in french
+    assert "would ask" not in french and "is not configured" not in french

@@ -74,7 +74,10 @@ def test_dry_run_walks_every_host_and_switches_on_criticality(state_dsn) -> None
     assert any(t.startswith("Étape effectuée : Chercher la criticité du poste pour les soins : PC-ADMIN-02 : importante")
                for t in french)
     assert any(t.startswith("Playbook démarré (simulation) : Rançongiciel se propageant") for t in french)
-    assert any(t.startswith("Simulation : Isoler le poste : would ask http://127.0.0.1:9 to isolate") for t in french)
+    # connectors' summaries are keyed too: the French line is French through and through
+    assert any(t.startswith("Simulation : Isoler le poste : demanderait à http://127.0.0.1:9 d'isoler PC-")
+               for t in french)
+    assert any(t.startswith("Dry run: Isolate the host: would ask http://127.0.0.1:9 to isolate PC-") for t in english)
     assert any("demanderait au personnel : Appeler le cadre du service" in t for t in french)
     assert french[-1] == "Playbook terminé : Rançongiciel se propageant sur plusieurs postes"
     assert audit.verify(engine).ok

@@ -1,15 +1,17 @@
 """``hygie respond``: playbooks (list, validate), runs on a case (dry run, approve, reject,
-rollback), auto-approved actions and triggers, connector secrets, NIS 2 flag and reports."""
+rollback), auto-approved actions and triggers, connector secrets, NIS 2 flag, details and reports."""
 
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -246,6 +248,100 @@ def nis2_deadlines(case: int, data_dir: Path = DATA_DIR, database: Optional[str]
     table = Table("report", f"due ({state.timezone})", "countdown")
     for report in state.reports:
         table.add_row(report.kind, report.due_local.strftime("%Y-%m-%d %H:%M %Z"), report.countdown)
+    console.print(table)
+
+
+def _details_file(path: Path) -> dict[str, Any]:
+    """A YAML or JSON mapping: ``suspected_malicious``, ``cross_border`` (booleans),
+    ``cross_border_detail``, ``summary`` and the details, flat or under ``details``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise nis2.Nis2Error(f"{path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise nis2.Nis2Error(f"{path}:{exc.lineno}: {exc.msg}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise nis2.Nis2Error(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise nis2.Nis2Error(f"{path}: expected a mapping of fields, not a {type(data).__name__}")
+    nested = data.pop("details", None) or {}
+    if not isinstance(nested, dict):
+        raise nis2.Nis2Error(f"{path}: 'details' must be a mapping")
+    return {**data, **nested}
+
+
+def _details_args(extra: list[str]) -> dict[str, str]:
+    """``--field value`` / ``--field=value`` pairs after the case (``--entity-category`` is
+    ``entity_category``); which fields exist is ``nis2_fields.json``'s business."""
+    found: dict[str, str] = {}
+    tokens = list(extra)
+    while tokens:
+        token = tokens.pop(0)
+        if not token.startswith("--") or len(token) < 3:
+            raise nis2.Nis2Error(f"unexpected {token!r}: give fields as --name value")
+        name, has_value, value = token[2:].partition("=")
+        if not has_value:
+            if not tokens:
+                raise nis2.Nis2Error(f"--{name} needs a value (an empty one, \"\", removes the field)")
+            value = tokens.pop(0)
+        found[name.replace("-", "_")] = value
+    return found
+
+
+_FLAGS = {"suspected_malicious": bool, "cross_border": bool, "cross_border_detail": str, "summary": str}
+
+
+@nis2_app.command("details", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def nis2_details(ctx: typer.Context, case: int = typer.Argument(..., help="The case (before the fields)."),
+                 file: Optional[Path] = typer.Option(None, "--file", help="YAML or JSON mapping."),  # noqa: UP007
+                 malicious: Optional[bool] = typer.Option(None, "--malicious/--not-malicious"),  # noqa: UP007
+                 cross_border: Optional[bool] = typer.Option(None, "--cross-border/--no-cross-border"),  # noqa: UP007
+                 cross_border_detail: Optional[str] = typer.Option(None, "--cross-border-detail"),  # noqa: UP007
+                 summary: Optional[str] = typer.Option(None, "--summary"),  # noqa: UP007
+                 tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant's case."),  # noqa: UP007
+                 actor: str = ACTOR, data_dir: Path = DATA_DIR,
+                 database: Optional[str] = DATABASE) -> None:  # noqa: UP007
+    """Set what the NIS 2 reports need that the case cannot say: --contact "...", --status
+    ongoing, --entity-category essential, --incident-start 2026-03-28T08:00+01:00... (the
+    fields of nis2_fields.json, as on the case page and in the API; an empty value removes
+    one), or --file details.yml. Audited; with no field, shows the current ones."""
+    try:
+        given = _details_file(file) if file else {}
+        given.update(_details_args(ctx.args))
+        options = {"suspected_malicious": malicious, "cross_border": cross_border,
+                   "cross_border_detail": cross_border_detail, "summary": summary}
+        given.update({k: v for k, v in options.items() if v is not None})
+        flags: dict[str, Any] = {}
+        for name, kind in _FLAGS.items():
+            if name in given:
+                value = given.pop(name)
+                if not isinstance(value, kind) or (kind is str and len(value) > 5000):
+                    wanted = "true or false" if kind is bool else "a text (5000 at most)"
+                    raise nis2.Nis2Error(f"{name} must be {wanted}")
+                flags[name] = value
+        # YAML reads yes/no as booleans: the fields that take them want the words back
+        details = {k: ("yes" if v else "no") if isinstance(v, bool) else v if isinstance(v, str) or v is None
+                   else str(v) for k, v in given.items()}
+        engine = _state(data_dir, database).engine
+        tenants = frozenset({tenant}) if tenant else None
+        if flags or details:
+            nis2.update(engine, tenants, case, actor, details=details, **flags)
+        state = nis2.status(engine, tenants, case)
+        if state is None:
+            raise nis2.Nis2Error(f"case {case} is not flagged as a significant incident")
+    except nis2.Nis2Error as exc:
+        _fail(exc)
+        return
+    table = Table("field", "value")
+    for name in ("suspected_malicious", "cross_border", "cross_border_detail", "summary"):
+        table.add_row(name, str(getattr(state, name)))
+    for name, value in sorted(state.details.items()):
+        table.add_row(name, value)
     console.print(table)
 
 

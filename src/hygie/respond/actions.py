@@ -2,7 +2,8 @@
 call to the step's agent, or a ``manual`` instruction (done by a person, confirmed in Hygie).
 
 Every call is bounded by a timeout (the step's ``timeout``, else the toolkit's default) and
-never raises: a failure is an ``Outcome`` with ``ok=False`` and a reason that names no secret."""
+never raises: a failure is an ``Outcome`` with ``ok=False`` and a reason that names no secret
+(keyed, like connectors' summaries, so the timeline shows it in French too: ``connectors.texts``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from hygie.respond.connectors import texts
 from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
 from hygie.respond.connectors.registry import ACTIONS
 from hygie.respond.playbooks.loader import Library
@@ -98,17 +100,18 @@ def execute(toolkit: Toolkit, tenant: str, command: Command, key: str, *, dry_ru
         else:
             definition = ACTIONS.get(command.action)
             if definition is None:
-                return Outcome(False, f"unknown action {command.action}")
+                return Outcome.said(False, "action.unknown", {"action": command.action})
             missing = [p for p in definition.params if p not in command.args]
             if missing:
-                return Outcome(False, f"{command.action}: missing argument(s) {', '.join(missing)}")
+                return Outcome.said(False, "action.missing_args",
+                                    {"action": command.action, "args": ", ".join(missing)})
             settings = section(toolkit.settings, tenant, definition.section, toolkit.secrets)
             ctx = ActionContext(tenant, settings, key, limit, case_id, run_id)
             function = definition.function()
         return _bounded(function, ctx, command.args, dry_run, limit)
     except (ConnectorError, SettingsError, SecretError, ValueError, KeyError) as exc:
         log.warning("respond action %s failed: %s", command.action, type(exc).__name__)
-        return Outcome(False, f"{command.action}: {exc}")
+        return Outcome.failed(exc, command.action)
 
 
 def _bounded(function: Any, ctx: ActionContext, args: dict[str, str], dry_run: bool, limit: float) -> Outcome:
@@ -120,9 +123,9 @@ def _bounded(function: Any, ctx: ActionContext, args: dict[str, str], dry_run: b
         try:
             return future.result(timeout=limit + 1.0)  # type: ignore[no-any-return]
         except concurrent.futures.TimeoutError:
-            return Outcome(False, f"timed out after {limit:g} s (ACTION_TIMEOUT)")
+            return Outcome.said(False, "action.timeout", {"seconds": limit})
         except (ConnectorError, SettingsError, SecretError, ValueError, KeyError, OSError) as exc:
-            return Outcome(False, str(exc))
+            return Outcome.failed(exc)
     finally:
         pool.shutdown(wait=False)
 
@@ -133,16 +136,17 @@ def _http_api(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcom
     path = rest.split(" ")[0]
     urls = ctx.settings["agent"].get("address", {}).get("url", [])
     if not urls:
-        raise ConnectorError("the step's agent has no address.url")
+        raise texts.error(ConnectorError, "http_api.no_url")
     url = urls[0].rstrip("/") + path
     if dry_run:
-        return Outcome(True, f"would call {method} {url}")
+        return Outcome.said(True, "http_api.would_call", {"method": method, "url": url})
     headers = {k: ", ".join(v) for k, v in json.loads(args.get("headers") or "{}").items()}
     headers["Idempotency-Key"] = ctx.key
     try:
         with httpx.Client(timeout=ctx.timeout) as client:
             response = client.request(method, url, content=args.get("body") or None, headers=headers)
     except httpx.HTTPError as exc:
-        raise ConnectorError(f"{method} {url}: {type(exc).__name__}") from exc
-    return Outcome(response.status_code < 300, f"{method} {url}: HTTP {response.status_code}",
-                   {"status": response.status_code})
+        raise texts.error(ConnectorError, "http.error", method=method, url=url, error=type(exc).__name__) from exc
+    return Outcome.said(response.status_code < 300, "http.status", {"method": method, "url": url,
+                                                                    "status": response.status_code},
+                        {"status": response.status_code})

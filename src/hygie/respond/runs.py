@@ -282,7 +282,8 @@ def _record_outcomes(session: Session, run: PlaybookRun, row: RunStep, playbook:
     else:
         ok = all(o.ok for o in outcomes) and len(outcomes) == len(row.commands)
         row.status = ("dry_run" if run.dry_run else "done") if ok else "failed"
-        row.result = {"outcomes": [{"ok": o.ok, "summary": o.summary, "detail": o.detail} for o in outcomes]}
+        row.result = {"outcomes": [{"ok": o.ok, "summary": o.summary, "detail": o.detail,
+                                    **({"msg": o.msg, "args": o.args} if o.msg else {})} for o in outcomes]}
         row.rollback = [] if run.dry_run else [undo for o in outcomes if o.ok for undo in o.rollback]
         for name in step.get("out_args", []):
             for outcome in outcomes:
@@ -290,8 +291,9 @@ def _record_outcomes(session: Session, run: PlaybookRun, row: RunStep, playbook:
                     run.variables = {**run.variables, name: str(outcome.detail[name.strip("$")])}
     summaries = "; ".join(o.summary for o in outcomes) or row.result.get("summary", "")
     label = names(step, row.name)
+    # connectors' summaries are keyed (connectors.texts); a manual step's says the playbook's French text
     french = "; ".join(actions.manual_summary(c["text_fr"], run.dry_run, actor, "fr")
-                       if c["action"] == "manual" and o.ok and c.get("text_fr") else o.summary
+                       if c["action"] == "manual" and o.ok and c.get("text_fr") else o.text("fr")
                        for c, o in zip(row.commands, outcomes))
     line(session, run, actor, f"action.{row.status}",
          {"name": label, "summary": already or timeline.both(summaries, french)},
@@ -307,7 +309,7 @@ def _record_outcomes(session: Session, run: PlaybookRun, row: RunStep, playbook:
     elif playbook.data.get("workflow_exception"):
         run.stack = run.stack + ref_of(playbook, playbook.data["workflow_exception"])
     else:
-        fail(session, run, timeline.reason("step_failed", name=label, summary=summaries))
+        fail(session, run, timeline.reason("step_failed", name=label, summary=timeline.both(summaries, french)))
         return
     if run.status == "waiting":
         run.status = "running"
@@ -372,8 +374,10 @@ def rollback(engine: Engine, tenants: Tenants, toolkit: Toolkit, run_id: int, ac
             assert row is not None
             if ok:
                 row.rolled_back = _now()
-            row.result = {**row.result, "rollback": [{"ok": o.ok, "summary": o.summary} for o in outcomes]}
-            text = "; ".join(o.summary for o in outcomes)
+            row.result = {**row.result, "rollback": [{"ok": o.ok, "summary": o.summary,
+                                                      **({"msg": o.msg, "args": o.args} if o.msg else {})}
+                                                     for o in outcomes]}
+            text = timeline.both(*("; ".join(o.text(lang) for o in outcomes) for lang in ("en", "fr")))
             line(session, run, actor, "rollback.done" if ok else "rollback.failed", {"name": name, "summary": text},
                  {"run_step": row_id})
             audit.record(session, actor, "respond.rollback", f"run:{run_id}", tenant,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 # the key, the masked value and its error live in core (intel feeds' credentials use them too)
 from hygie.core.secrets import KEY_ENV, KEY_FILE, MASK, Secret, SecretError, load_key
+from hygie.respond.connectors import texts
 from hygie.store.state import audit
 from hygie.store.state.models_respond import ConnectorSecret
 
@@ -48,11 +49,11 @@ class SecretStore:
             token = session.scalar(select(ConnectorSecret.ciphertext).where(
                 ConnectorSecret.tenant_id == tenant, ConnectorSecret.name == name))
         if token is None:
-            raise SecretError(f"secret {name!r} is not set for {tenant}")
+            raise texts.error(SecretError, "secret.not_set", name=repr(name), tenant=tenant)
         try:
             return Secret(self._fernet.decrypt(token).decode())
         except InvalidToken as exc:
-            raise SecretError(f"secret {name!r} cannot be decrypted with this key") from exc
+            raise texts.error(SecretError, "secret.undecryptable", name=repr(name)) from exc
 
     def names(self, tenant: str) -> list[str]:
         with Session(self.engine) as session:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hygie.respond.connectors import texts
 from hygie.respond.secrets import SecretError, SecretStore
 
 EXAMPLE = Path(__file__).with_name("connectors.example.json")
@@ -40,16 +41,16 @@ def section(settings: dict[str, Any], tenant: str, name: str, secrets: SecretSto
     merged = dict(settings.get("defaults", {}).get(name, {}))
     merged.update(settings.get("tenants", {}).get(tenant, {}).get(name, {}))
     if not merged:
-        raise SettingsError(f"connector {name!r} is not configured for {tenant}")
+        raise texts.error(SettingsError, "settings.not_configured", name=repr(name), tenant=tenant)
     return {key: _resolve(value, tenant, secrets) for key, value in merged.items()}
 
 
 def _resolve(value: Any, tenant: str, secrets: SecretStore | None) -> Any:
     if isinstance(value, dict) and set(value) == {"secret"}:
         if secrets is None:
-            raise SettingsError(f"secret {value['secret']!r} needed but no secret store is open")
+            raise texts.error(SettingsError, "settings.no_store", name=repr(value["secret"]))
         try:
             return secrets.get(tenant, value["secret"])
         except SecretError as exc:
-            raise SettingsError(str(exc)) from exc
+            raise texts.error(SettingsError, "error", error=texts.error_texts(exc)) from exc
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import apprise
 
+from hygie.respond.connectors import texts
 from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
 from hygie.respond.secrets import Secret
 
@@ -14,7 +15,7 @@ def _urls(ctx: ActionContext) -> list[str]:
     text = value.reveal() if isinstance(value, Secret) else value
     urls = text.split() if isinstance(text, str) else list(text)
     if not urls:
-        raise ConnectorError("no apprise URL configured")
+        raise texts.error(ConnectorError, "chat.no_url")
     return urls
 
 
@@ -23,11 +24,11 @@ def notify(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
     sender = apprise.Apprise()
     for url in urls:
         if not sender.add(url):
-            raise ConnectorError("an apprise URL is not valid (URL not shown: it holds a token)")
+            raise texts.error(ConnectorError, "chat.bad_url")
     schemes = sorted({url.split("://", 1)[0] for url in urls})
     if dry_run:
-        return Outcome(True, f"would notify {len(urls)} chat target(s) ({', '.join(schemes)})")
+        return Outcome.said(True, "chat.would_notify", {"count": len(urls), "schemes": ", ".join(schemes)})
     ok = sender.notify(body=args["message"], title=args.get("title", "Hygie"))
     if not ok:
-        raise ConnectorError(f"apprise could not deliver to every target ({', '.join(schemes)})")
-    return Outcome(True, f"chat notified ({', '.join(schemes)})", {"targets": len(urls)})
+        raise texts.error(ConnectorError, "chat.undelivered", schemes=", ".join(schemes))
+    return Outcome.said(True, "chat.notified", {"schemes": ", ".join(schemes)}, {"targets": len(urls)})

@@ -24,19 +24,20 @@ from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, SUBTREE, Conn
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from hygie.respond.connectors import texts
 from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
 
 ACCOUNTDISABLE = 0x2
 
 
-def _tls_problem(url: str, ca_file: str | None, exc: Exception) -> str | None:
+def _tls_problem(url: str, ca_file: str | None, exc: Exception) -> ConnectorError | None:
     """A clear reason when the failure is the server's certificate (untrusted, wrong name)."""
     text = str(exc)
     lowered = text.lower()
     if "certificate_verify_failed" in lowered or "certificate verify failed" in lowered or \
             ("hostname" in lowered and "match" in lowered):
-        trusted = f"the CA in ca_file {ca_file}" if ca_file else "the system's CAs (no ca_file)"
-        return f"LDAP {url}: the server's TLS certificate is not trusted by {trusted}, or does not name the host"
+        trusted = texts.say("tls.ca_file", ca_file=ca_file) if ca_file else texts.say("tls.system_cas")
+        return texts.error(ConnectorError, "ldap.untrusted", url=url, trusted=trusted)
     return None
 
 
@@ -57,7 +58,8 @@ def _connect(ctx: ActionContext) -> Connection:
             connection.start_tls()
         connection.bind()
     except LDAPException as exc:
-        raise ConnectorError(_tls_problem(url, ca_file, exc) or f"LDAP {url}: {type(exc).__name__}: {exc}") from exc
+        raise _tls_problem(url, ca_file, exc) or texts.error(ConnectorError, "ldap.error", where=f" {url}",
+                                                             error=f"{type(exc).__name__}: {exc}") from exc
     return connection
 
 
@@ -68,7 +70,7 @@ def _find(connection: Connection, ctx: ActionContext, user: str, attributes: lis
     entries = connection.response or []
     entries = [e for e in entries if e.get("type") == "searchResEntry"]
     if len(entries) != 1:
-        raise ConnectorError(f"{len(entries)} entries match {query} (one expected)")
+        raise texts.error(ConnectorError, "ldap.entries", count=len(entries), query=query)
     return entries[0]["dn"], dict(entries[0]["attributes"])
 
 
@@ -83,7 +85,7 @@ def _modify(connection: Connection, dn: str, changes: dict[str, list[tuple[str, 
     try:
         connection.modify(dn, changes)
     except LDAPException as exc:
-        raise ConnectorError(f"LDAP modify of {dn}: {exc}") from exc
+        raise texts.error(ConnectorError, "ldap.modify", dn=dn, error=str(exc)) from exc
 
 
 def _run(ctx: ActionContext, work: Any) -> Outcome:
@@ -91,7 +93,7 @@ def _run(ctx: ActionContext, work: Any) -> Outcome:
     try:
         return work(connection)  # type: ignore[no-any-return]
     except LDAPException as exc:
-        raise ConnectorError(f"LDAP: {type(exc).__name__}: {exc}") from exc
+        raise texts.error(ConnectorError, "ldap.error", where="", error=f"{type(exc).__name__}: {exc}") from exc
     finally:
         connection.unbind()
 
@@ -104,24 +106,26 @@ def disable_user(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Out
             dn, found = _find(connection, ctx, user, ["userAccountControl"])
             current = int((_values(found, "userAccountControl") or ["512"])[0])
             if current & ACCOUNTDISABLE:
-                return Outcome(True, f"{user} is already disabled", {"dn": dn})
+                return Outcome.said(True, "ldap.already_disabled", {"user": user}, {"dn": dn})
             if dry_run:
-                return Outcome(True, f"would set ACCOUNTDISABLE on {dn}", {"dn": dn, "userAccountControl": current})
+                return Outcome.said(True, "ldap.would_set", {"change": "ACCOUNTDISABLE", "dn": dn},
+                                    {"dn": dn, "userAccountControl": current})
             _modify(connection, dn, {"userAccountControl": [(MODIFY_REPLACE, [str(current | ACCOUNTDISABLE)])]})
-            return Outcome(True, f"{user} disabled ({dn})", {"dn": dn},
-                           [{"action": "ldap.enable_user", "args": {"user": user, "previous": str(current)}}])
+            return Outcome.said(True, "ldap.disabled", {"user": user, "how": dn}, {"dn": dn},
+                                [{"action": "ldap.enable_user", "args": {"user": user, "previous": str(current)}}])
         if strategy != "attribute":
-            raise ConnectorError(f"strategy must be 'ad' or 'attribute', not {strategy!r}")
+            raise texts.error(ConnectorError, "ldap.bad_strategy", strategy=repr(strategy))
         attribute, disabled = ctx.settings.get("disable_attribute", "shadowExpire"), str(ctx.settings.get("disabled_value", "1"))
         object_class = ctx.settings.get("object_class", "")
         dn, found = _find(connection, ctx, user, [attribute, "objectClass"])
         previous = _values(found, attribute)
         if previous == [disabled]:
-            return Outcome(True, f"{user} is already disabled", {"dn": dn})
+            return Outcome.said(True, "ldap.already_disabled", {"user": user}, {"dn": dn})
         classes = {c.lower() for c in _values(found, "objectClass")}
         add_class = bool(object_class) and object_class.lower() not in classes
         if dry_run:
-            return Outcome(True, f"would set {attribute}={disabled} on {dn}", {"dn": dn, "previous": previous})
+            return Outcome.said(True, "ldap.would_set", {"change": f"{attribute}={disabled}", "dn": dn},
+                                {"dn": dn, "previous": previous})
         changes: dict[str, list[tuple[str, list[Any]]]] = {attribute: [(MODIFY_REPLACE, [disabled])]}
         if add_class:
             changes["objectClass"] = [(MODIFY_ADD, [object_class])]
@@ -129,8 +133,8 @@ def disable_user(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Out
         undo = {"user": user, "previous": json.dumps(previous)}
         if add_class:
             undo["remove_class"] = object_class
-        return Outcome(True, f"{user} disabled ({attribute}={disabled})", {"dn": dn},
-                       [{"action": "ldap.enable_user", "args": undo}])
+        return Outcome.said(True, "ldap.disabled", {"user": user, "how": f"{attribute}={disabled}"}, {"dn": dn},
+                            [{"action": "ldap.enable_user", "args": undo}])
 
     return _run(ctx, work)
 
@@ -145,28 +149,31 @@ def enable_user(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outc
             current = int((_values(found, "userAccountControl") or ["512"])[0])
             target = int(args["previous"]) if args.get("previous") else current & ~ACCOUNTDISABLE
             if current == target:
-                return Outcome(True, f"{user} is already enabled", {"dn": dn})
+                return Outcome.said(True, "ldap.already_enabled", {"user": user}, {"dn": dn})
             if dry_run:
-                return Outcome(True, f"would set userAccountControl={target} on {dn}", {"dn": dn})
+                return Outcome.said(True, "ldap.would_set", {"change": f"userAccountControl={target}", "dn": dn},
+                                    {"dn": dn})
             _modify(connection, dn, {"userAccountControl": [(MODIFY_REPLACE, [str(target)])]})
-            return Outcome(True, f"{user} enabled ({dn})", {"dn": dn},
-                           [{"action": "ldap.disable_user", "args": {"user": user}}])
+            return Outcome.said(True, "ldap.enabled", {"user": user, "dn": dn}, {"dn": dn},
+                                [{"action": "ldap.disable_user", "args": {"user": user}}])
         attribute = ctx.settings.get("disable_attribute", "shadowExpire")
         dn, found = _find(connection, ctx, user, [attribute])
         current = _values(found, attribute)
         previous = json.loads(args["previous"]) if args.get("previous") else []
         if current == previous and not args.get("remove_class"):
-            return Outcome(True, f"{user} is already enabled", {"dn": dn})
+            return Outcome.said(True, "ldap.already_enabled", {"user": user}, {"dn": dn})
         if dry_run:
-            return Outcome(True, f"would restore {attribute}={previous or '(none)'} on {dn}", {"dn": dn})
+            shown = str(previous) if previous else texts.say("none")
+            return Outcome.said(True, "ldap.would_restore", {"attribute": attribute, "dn": dn, "previous": shown},
+                                {"dn": dn})
         changes: dict[str, list[tuple[str, list[Any]]]] = {}
         if current != previous:
             changes[attribute] = [(MODIFY_REPLACE, previous)] if previous else [(MODIFY_DELETE, [])]
         if args.get("remove_class"):
             changes["objectClass"] = [(MODIFY_DELETE, [args["remove_class"]])]
         _modify(connection, dn, changes)
-        return Outcome(True, f"{user} enabled ({dn})", {"dn": dn},
-                       [{"action": "ldap.disable_user", "args": {"user": user}}])
+        return Outcome.said(True, "ldap.enabled", {"user": user, "dn": dn}, {"dn": dn},
+                            [{"action": "ldap.disable_user", "args": {"user": user}}])
 
     return _run(ctx, work)
 
@@ -190,13 +197,14 @@ def remove_privileged_groups(ctx: ActionContext, args: dict[str, str], dry_run: 
         value = _member_value(ctx, dn, user)
         member_of = [g for g in groups if _is_member(connection, g, attribute, value)]
         if not member_of:
-            return Outcome(True, f"{user} is in no privileged group", {"dn": dn, "groups": []})
+            return Outcome.said(True, "ldap.no_privileged_group", {"user": user}, {"dn": dn, "groups": []})
         if dry_run:
-            return Outcome(True, f"would remove {user} from {len(member_of)} group(s)", {"groups": member_of})
+            return Outcome.said(True, "ldap.would_remove", {"user": user, "count": len(member_of)},
+                                {"groups": member_of})
         for group in member_of:
             _modify(connection, group, {attribute: [(MODIFY_DELETE, [value])]})
-        return Outcome(True, f"{user} removed from {len(member_of)} privileged group(s)", {"groups": member_of},
-                       [{"action": "ldap.add_to_groups", "args": {"user": user, "groups": json.dumps(member_of)}}])
+        return Outcome.said(True, "ldap.removed", {"user": user, "count": len(member_of)}, {"groups": member_of},
+                            [{"action": "ldap.add_to_groups", "args": {"user": user, "groups": json.dumps(member_of)}}])
 
     return _run(ctx, work)
 
@@ -209,13 +217,13 @@ def add_to_groups(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Ou
         dn, _ = _find(connection, ctx, user, ["cn"])
         value = _member_value(ctx, dn, user)
         missing = [g for g in groups if not _is_member(connection, g, attribute, value)]
-        if dry_run or not missing:
-            verb = "would add" if dry_run else "already in"
-            return Outcome(True, f"{verb} {len(missing) if dry_run else len(groups)} group(s) for {user}",
-                           {"groups": missing})
+        if dry_run:
+            return Outcome.said(True, "ldap.would_add", {"user": user, "count": len(missing)}, {"groups": missing})
+        if not missing:
+            return Outcome.said(True, "ldap.already_in", {"user": user, "count": len(groups)}, {"groups": missing})
         for group in missing:
             _modify(connection, group, {attribute: [(MODIFY_ADD, [value])]})
-        return Outcome(True, f"{user} added to {len(missing)} group(s)", {"groups": missing},
-                       [{"action": "ldap.remove_privileged_groups", "args": {"user": user}}])
+        return Outcome.said(True, "ldap.added", {"user": user, "count": len(missing)}, {"groups": missing},
+                            [{"action": "ldap.remove_privileged_groups", "args": {"user": user}}])
 
     return _run(ctx, work)

@@ -11,13 +11,14 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from hygie.respond.connectors import texts
 from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
 
 
 def _recipients(text: str) -> list[str]:
     found = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
     if not found or not all("@" in r for r in found):
-        raise ConnectorError(f"not a list of email addresses: {text!r}")
+        raise texts.error(ConnectorError, "email.bad_recipients", text=repr(text))
     return found
 
 
@@ -26,8 +27,8 @@ def send(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
     host, port = ctx.need("host"), int(ctx.settings.get("port", 25))
     sender = ctx.need("sender")
     if dry_run:
-        return Outcome(True, f"would send {args['subject']!r} to {', '.join(recipients)} via {host}:{port}",
-                       {"to": recipients})
+        return Outcome.said(True, "email.would_send", {"subject": repr(args["subject"]), "to": ", ".join(recipients),
+                                                       "host": host, "port": port}, {"to": recipients})
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = sender, ", ".join(recipients), args["subject"]
     message["Date"] = formatdate(localtime=False)
@@ -35,7 +36,7 @@ def send(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
     message.set_content(args.get("body", ""))
     security = ctx.settings.get("security", "none")  # none / starttls / tls
     if security not in ("none", "starttls", "tls"):
-        raise ConnectorError(f"security must be none, starttls or tls, not {security!r}")
+        raise texts.error(ConnectorError, "email.bad_security", security=repr(security))
     ca_file = ctx.settings.get("ca_file") or None
     try:
         # the server's certificate is verified and must name ``host`` (against ca_file, else the system's CAs)
@@ -51,11 +52,13 @@ def send(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
                 client.login(ctx.settings["username"], ctx.secret("password"))
             refused = client.send_message(message)
     except ssl.SSLCertVerificationError as exc:
-        trusted = f"the CA in ca_file {ca_file}" if ca_file else "the system's CAs (no ca_file)"
-        raise ConnectorError(f"SMTP {host}:{port}: the server's TLS certificate is not trusted by {trusted}, "
-                             f"or does not name the host ({exc.verify_message})") from exc
+        trusted = texts.say("tls.ca_file", ca_file=ca_file) if ca_file else texts.say("tls.system_cas")
+        raise texts.error(ConnectorError, "email.untrusted", host=host, port=port, trusted=trusted,
+                          reason=exc.verify_message) from exc
     except (OSError, smtplib.SMTPException) as exc:
-        raise ConnectorError(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}") from exc
+        raise texts.error(ConnectorError, "email.error", host=host, port=port,
+                          error=f"{type(exc).__name__}: {exc}") from exc
     accepted = [r for r in recipients if r not in refused]
-    return Outcome(bool(accepted), f"email {args['subject']!r} sent to {', '.join(accepted)}",
-                   {"to": accepted, "refused": sorted(refused), "message_id": message["Message-ID"]})
+    return Outcome.said(bool(accepted), "email.sent" if accepted else "email.all_refused",
+                        {"subject": repr(args["subject"]), "to": ", ".join(accepted or recipients)},
+                        {"to": accepted, "refused": sorted(refused), "message_id": message["Message-ID"]})

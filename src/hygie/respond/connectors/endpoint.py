@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from hygie.respond.connectors import texts
 from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
 from hygie.respond.connectors.network import rest_call
 
@@ -26,20 +27,21 @@ def _wazuh(ctx: ActionContext, host: str, command: str) -> dict[str, Any]:
             login = client.post("/security/user/authenticate",
                                 auth=(ctx.need("username"), ctx.secret("password")))
             if login.status_code != 200:
-                raise ConnectorError(f"Wazuh authentication refused (HTTP {login.status_code})")
+                raise texts.error(ConnectorError, "wazuh.auth_refused", status=login.status_code)
             headers = {"Authorization": f"Bearer {login.json()['data']['token']}"}
             found = client.get("/agents", params={"name": host, "select": "id,name"}, headers=headers)
             items = found.json().get("data", {}).get("affected_items", []) if found.status_code == 200 else []
             if len(items) != 1:
-                raise ConnectorError(f"Wazuh knows {len(items)} agent(s) named {host!r}")
+                raise texts.error(ConnectorError, "wazuh.agents", count=len(items), host=repr(host))
             agent = str(items[0]["id"])
             answer = client.put("/active-response", params={"agents_list": agent}, headers=headers,
                                 json={"command": command, "arguments": [], "alert": {"data": {"hostname": host}}})
     except (httpx.HTTPError, KeyError, ValueError) as exc:
-        raise ConnectorError(f"Wazuh {base}: {type(exc).__name__}") from exc
+        raise texts.error(ConnectorError, "wazuh.error", url=base, error=type(exc).__name__) from exc
     data = answer.json().get("data", {}) if answer.headers.get("content-type", "").startswith("application/json") else {}
     if answer.status_code != 200 or data.get("failed_items"):
-        raise ConnectorError(f"Wazuh active response failed (HTTP {answer.status_code}): {data.get('failed_items')}")
+        raise texts.error(ConnectorError, "wazuh.failed", status=answer.status_code,
+                          items=str(data.get("failed_items")))
     return {"agent": agent, "command": command}
 
 
@@ -50,15 +52,15 @@ def _change(ctx: ActionContext, host: str, isolate: bool, dry_run: bool) -> Outc
     if kind == "wazuh":
         command = ctx.settings.get(f"{verb}_command", f"!hygie-{verb}")
         if dry_run:
-            return Outcome(True, f"would send Wazuh active response {command} to agent {host}")
+            return Outcome.said(True, "wazuh.would_send", {"command": command, "host": host})
         detail = _wazuh(ctx, host, command)
-        return Outcome(True, f"{host} {verb}d through Wazuh (agent {detail['agent']})", detail, undo)
+        return Outcome.said(True, f"wazuh.{verb}d", {"host": host, "agent": detail["agent"]}, detail, undo)
     if kind != "generic":
-        raise ConnectorError(f"kind must be generic or wazuh, not {kind!r}")
+        raise texts.error(ConnectorError, "edr.bad_kind", kind=repr(kind))
     if dry_run:
-        return Outcome(True, f"would ask {ctx.need('base_url')} to {verb} {host}")
+        return Outcome.said(True, f"edr.would_{verb}", {"url": ctx.need("base_url"), "host": host})
     response = rest_call(ctx, verb, {"host": host})
-    return Outcome(True, f"{host} {verb}d through the EDR API (HTTP {response.status_code})", {}, undo)
+    return Outcome.said(True, f"edr.{verb}d", {"host": host, "status": response.status_code}, {}, undo)
 
 
 def isolate(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:

@@ -7,6 +7,7 @@ import socket
 from datetime import datetime, timezone
 
 from hygie import __version__
+from hygie.respond.connectors import texts
 from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
 
 SEVERITIES = {"low": 3, "medium": 5, "high": 8, "critical": 10}
@@ -47,7 +48,8 @@ def forward(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
     protocol = ctx.settings.get("protocol", "udp")
     data = message(ctx, args)
     if dry_run:
-        return Outcome(True, f"would send CEF over {protocol} to {host}:{port}", {"message": data.decode()})
+        return Outcome.said(True, "syslog.would_send", {"protocol": protocol, "host": host, "port": port},
+                            {"message": data.decode()})
     try:
         if protocol == "udp":
             with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -58,7 +60,8 @@ def forward(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
             with socket.create_connection((host, port), timeout=ctx.timeout) as sock:
                 sock.sendall(framed)
         else:
-            raise ConnectorError(f"protocol must be udp or tcp, not {protocol!r}")
+            raise texts.error(ConnectorError, "syslog.bad_protocol", protocol=repr(protocol))
     except OSError as exc:
-        raise ConnectorError(f"syslog {protocol}://{host}:{port}: {exc}") from exc
-    return Outcome(True, f"CEF event forwarded to {host}:{port} over {protocol}", {"bytes": len(data)})
+        raise texts.error(ConnectorError, "syslog.error", protocol=protocol, host=host, port=port,
+                          error=str(exc)) from exc
+    return Outcome.said(True, "syslog.sent", {"protocol": protocol, "host": host, "port": port}, {"bytes": len(data)})

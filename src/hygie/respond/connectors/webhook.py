@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from hygie.respond.connectors import texts
 from hygie.respond.connectors.base import ActionContext, ConnectorError, Outcome
 
 
@@ -35,9 +36,10 @@ def _post(ctx: ActionContext, payload: dict[str, Any]) -> httpx.Response:
         with httpx.Client(timeout=ctx.timeout, verify=ctx.settings.get("verify", True)) as client:
             response = client.post(url, content=body, headers=headers)
     except httpx.HTTPError as exc:
-        raise ConnectorError(f"POST {url}: {type(exc).__name__}: {exc}") from exc
+        raise texts.error(ConnectorError, "http.error", method="POST", url=url,
+                          error=f"{type(exc).__name__}: {exc}") from exc
     if response.status_code >= 300:
-        raise ConnectorError(f"POST {url}: HTTP {response.status_code}")
+        raise texts.error(ConnectorError, "http.status", method="POST", url=url, status=response.status_code)
     return response
 
 
@@ -49,15 +51,16 @@ def _envelope(ctx: ActionContext, event: str, data: dict[str, Any]) -> dict[str,
 def post(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
     data = {k: v for k, v in args.items() if k != "event"}
     if dry_run:
-        return Outcome(True, f"would POST event {args['event']!r} to {ctx.need('url')}", {"data": data})
+        return Outcome.said(True, "webhook.would_post", {"event": repr(args["event"]), "url": ctx.need("url")},
+                            {"data": data})
     response = _post(ctx, _envelope(ctx, args["event"], data))
-    return Outcome(True, f"event {args['event']!r} posted (HTTP {response.status_code})",
-                   {"status": response.status_code})
+    return Outcome.said(True, "webhook.posted", {"event": repr(args["event"]), "status": response.status_code},
+                        {"status": response.status_code})
 
 
 def open_ticket(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outcome:
     if dry_run:
-        return Outcome(True, f"would open ticket {args['title']!r} at {ctx.need('url')}")
+        return Outcome.said(True, "ticket.would_open", {"title": repr(args["title"]), "url": ctx.need("url")})
     response = _post(ctx, _envelope(ctx, "ticket.open", dict(args)))
     ticket = ""
     try:
@@ -65,5 +68,5 @@ def open_ticket(ctx: ActionContext, args: dict[str, str], dry_run: bool) -> Outc
         ticket = str(answer.get(ctx.settings.get("id_field", "id"), "")) if isinstance(answer, dict) else ""
     except ValueError:
         pass
-    return Outcome(True, f"ticket {ticket or '(no id returned)'} opened: {args['title']}",
-                   {"ticket": ticket, "status": response.status_code})
+    return Outcome.said(True, "ticket.opened", {"ticket": ticket or texts.say("ticket.no_id"), "title": args["title"]},
+                        {"ticket": ticket, "status": response.status_code})
