@@ -18,11 +18,12 @@ from sqlalchemy import Engine
 
 from hygie.cli.serve import data_dir_default
 from hygie.intel import assets as asset_csv
-from hygie.intel import early_warning, kev, sharing
+from hygie.intel import early_warning, kev, observed, sharing
 from hygie.intel.feeds import FeedError
 from hygie.intel.matcher import IntelMatcher
 from hygie.intel.refresh import IMPORTERS, RefreshReport, refresh_due, refresh_feed
 from hygie.normalize.reader import ReadStats, read_events
+from hygie.store.events import EventStore
 from hygie.store.state import intel_assets_store, intel_exposure_store, intel_store
 from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.store import StateStore
@@ -263,6 +264,30 @@ def assets_import(csv_file: str, tenant: str = typer.Option(..., "--tenant", "-t
         err.print(f"  skipped {escape(str(problem))}")
     console.print(f"{added} assets added, {updated} updated, {len(problems)} rows skipped; "
                   f"{kev.run_early_warning(engine)} new early warnings")
+
+
+@assets_app.command("observe")
+def assets_observe(tenant: Optional[str] = TENANT,  # noqa: UP007
+                   days: int = typer.Option(observed.DAYS, "--days", min=1, max=3650, help="Events of this many days."),
+                   limit: int = typer.Option(observed.MAX_HOSTS, "--max-hosts", min=1,
+                                             help="Hosts per tenant at most (the most recently seen)."),
+                   data_dir: Optional[Path] = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
+    """Hosts seen in the event store become assets (source observed); known ones get their last
+    seen time and empty fields filled. 'hygie serve' does this every few minutes."""
+    engine = _engine(data_dir, database)
+    if tenant and tenant not in StateStore(engine).tenants():
+        err.print(f"[red]no tenant {escape(tenant)!r} in the state store[/red]")
+        raise typer.Exit(2)
+    events = EventStore((data_dir or data_dir_default()) / "events", read_only=True)
+    try:
+        report = observed.observe(engine, events, [tenant] if tenant else None, days=days, limit=limit)
+    finally:
+        events.close()
+    for t in report.tenants:
+        console.print(f"{t.tenant}: {t.hosts} hosts seen in {days} days, {t.added} new assets, {t.seen} known, "
+                      f"{t.filled} fields filled" + (f"; {t.left} more hosts over --max-hosts" if t.left else ""))
+    if report.run is not None:
+        console.print(f"{report.run.new} new early warnings, {report.run.alerts} alerts")
 
 
 @kev_app.command("import")

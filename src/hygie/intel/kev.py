@@ -104,14 +104,21 @@ def matches(assets: list[Any], entries: list[Any], cves: dict[str, Any] | None =
                                        nvd.asset_name(asset.cpe, asset.vendor, asset.product, asset.version),
                                        platforms.get(asset.id, []))
                 judged.add(asset.id)
-                if verdict.result is not Tri.NO:
+                if verdict.result is Tri.YES or (verdict.result is Tri.MAYBE and not _observed(asset)):
                     out.append(_warning(asset, entry, verdict))
         # the KEV's own names: every asset NVD's criteria do not name as the inventory spells it
         kev_vendor, kev_product = name_key(entry.vendor), name_key(entry.product)
         for asset in by_vendor.get(kev_vendor, []):
-            if asset.id not in judged and _same_product(asset_key(asset)[1], kev_product):
+            if asset.id not in judged and not _observed(asset) and _same_product(asset_key(asset)[1], kev_product):
                 out.append(_warning(asset, entry, None, nvd_known=record is not None and bool(record.configurations)))
     return out
+
+
+def _observed(asset: Any) -> bool:
+    """An asset only the events know of (``source`` observed): warned about only when NVD's
+    ranges say its version is vulnerable. "Check the version" for every workstation an event
+    named would flood the queue with one alert per host, none of them asked for."""
+    return getattr(asset, "source", "") == "observed"
 
 
 def _candidates(by_key: dict[tuple[str, str], list[Any]], by_vendor: dict[str, list[Any]],

@@ -32,6 +32,7 @@ from hygie.bus.spool import Spool, SpoolFull
 from hygie.core.record import SYSLOG, RawRecord
 from hygie.detect.engine import Engine
 from hygie.intel.matcher import IntelMatcher
+from hygie.intel.observed import ObservedAssetsJob
 from hygie.intel.scheduler import run_feed_schedule
 from hygie.normalize.healthcare import PatientPolicy
 from hygie.pipeline.collectors import CollectorSpecError, Folders, SyslogSpec, TlsFiles, WatchSpec, start_syslog
@@ -103,6 +104,8 @@ class Service:
                                     intel=IntelMatcher.from_database(self.state.engine))
         self.events = EventStore(config.data_dir / "events", config.retention_days,
                                  config.max_event_bytes)
+        # hosts the events came from become assets (intel.observed; every few minutes, bounded)
+        self.periodic.append(ObservedAssetsJob(self.state.engine, self.events).run_due)
         self._next_maintenance = time.monotonic() + config.maintenance_s
         self.nats: NatsBridge | None = None
         if config.bus is not None:  # scale-out: no detection here, this process keeps the events

@@ -42,7 +42,8 @@ except ImportError:  # not POSIX: compaction and retention are serialised per pr
     fcntl = None  # type: ignore[assignment]
 
 from hygie.core.event import parse_time
-from hygie.store.events import layout
+from hygie.store.events import hosts, layout
+from hygie.store.events.hosts import HostSeen
 from hygie.store.events.layout import Partition
 from hygie.store.events.query import (FIELD_COLUMNS, CompiledQuery, QueryError, compile_query, field_column,
                                       naive_utc)
@@ -266,6 +267,27 @@ class EventStore:
         rows = self._read(sql, tenants, compiled, since, until, [])
         return int(rows[0][0]) if rows else 0
 
+    def hosts_seen(self, tenant: str, since: datetime, until: datetime, fields: Sequence[str] = (),
+                   limit: int = 10_000, written_since: float | None = None) -> tuple[list[HostSeen], int]:
+        """The hosts that sent events of ``tenant`` with ``since <= time < until``, most recent
+        first (``limit`` at most), each with the newest value of ``fields`` its events carried,
+        and how many hosts there were in all. ``written_since`` (POSIX seconds): only files
+        written since then, for a periodic reader that wants what is new (``intel.observed``)."""
+        sql = hosts.sql(fields, _MOMENT, _READ)
+        start, end = naive_utc(since), naive_utc(until)
+        for attempt in range(READ_RETRIES + 1):
+            files = [str(f) for p in layout.partitions(self.root, [tenant], start.date(), end.date())
+                     for f in p.files if written_since is None or _written(f) >= written_since]
+            if not files:
+                return [], 0
+            try:
+                with self._cursor() as con:
+                    return hosts.rows_to_hosts(con.execute(sql, [files, start, end, limit]).fetchall(), fields)
+            except duckdb.IOException:  # a file compacted or expired under us: list again
+                if attempt == READ_RETRIES:
+                    raise
+        return [], 0
+
     def tenants(self) -> list[str]:
         """Tenants that have events on disk."""
         return sorted(layout.tenant_dirs(self.root))
@@ -465,6 +487,13 @@ def _columns(rows: list[tuple[StoredEvent, datetime | None, int]]) -> list[list[
             raws.append(base64.b64encode(event.raw).decode("ascii"))
             flags.append(True)
     return [keys, received, times, hosts, sources, kinds, event_ids, channels, fields, raws, flags]
+
+
+def _written(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # compacted away: the merged file is newer
+        return 0.0
 
 
 def _event_id(value: Any) -> int | None:

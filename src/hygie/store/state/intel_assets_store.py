@@ -4,7 +4,9 @@ principal's tenants (``scope``); a person's edits are audited."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,29 +32,185 @@ class AssetStoreError(ValueError):
 
 def upsert_assets(engine: Engine, tenants: Tenants, tenant_id: str,
                   assets: Sequence[dict[str, Any]]) -> tuple[int, int]:
-    """Add or update assets by (host, vendor, product); returns (added, updated)."""
+    """Add or update assets by (host, vendor, product); returns (added, updated). A row that
+    names a host the pipeline observed (``host_key``: ``PACS01`` is ``pacs01.chu-a.local``)
+    takes that observed asset over (its source becomes csv; what the row leaves empty of
+    address, vendor, product and version stays as observed)."""
     if not visible(tenant_id, tenants):
         raise AssetStoreError(f"tenant {tenant_id!r} is not yours")
     added = updated = 0
     now = datetime.now(timezone.utc)
     with Session(engine) as session, session.begin():
-        existing = {(a.host, a.vendor, a.product): a for a in session.scalars(
-            select(IntelAsset).where(IntelAsset.tenant_id == tenant_id))}
+        rows = list(session.scalars(select(IntelAsset).where(IntelAsset.tenant_id == tenant_id)))
+        existing = {(a.host, a.vendor, a.product): a for a in rows}
         for asset in assets:
             key = (asset["host"], asset.get("vendor", ""), asset.get("product", ""))
             row = existing.get(key)
-            if row is None:
+            kept: set[str] = set()
+            if row is None and (row := _observed_match(rows, existing, key)) is not None:
+                del existing[(row.host, row.vendor, row.product)]
+                row.host, row.source = key[0], "csv"
+                kept = {name for name in _OBSERVED_FILLS if not asset.get(name) and getattr(row, name)}
+                existing[(row.host, key[1] or row.vendor, key[2] or row.product)] = row
+                updated += 1
+            elif row is None:
                 row = existing[key] = IntelAsset(tenant_id=tenant_id, host=key[0], vendor=key[1],
                                                  product=key[2])
                 session.add(row)
+                rows.append(row)
                 added += 1
             else:
                 updated += 1
             for name in ASSET_FIELDS:
-                if name in asset:
+                if name in asset and name not in kept:
                     setattr(row, name, asset[name])
             row.updated = now
     return added, updated
+
+
+_OBSERVED_FILLS = ("ip", "vendor", "product", "version")
+
+
+def host_key(name: str) -> str:
+    """A host as the inventory and the event store are compared: lower case, a DNS name by its
+    first label (``PACS01`` and ``pacs01.chu-a.local`` are one host), an address canonical. The
+    same rule as Prepare's share of assets monitored (``prepare.assets.silent_assets``)."""
+    text = name.strip().lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text.split(".")[0]
+
+
+def _observed_match(rows: list[IntelAsset], existing: dict[tuple[str, str, str], IntelAsset],
+                    key: tuple[str, str, str]) -> IntelAsset | None:
+    """The observed asset an imported row (host, vendor, product) names, if exactly one fits:
+    same host key, and the same product, or one side says none, or the observed one's came
+    from events only; never one whose new key another asset holds."""
+    host, vendor, product = key
+    fits = []
+    for row in rows:
+        if row.source != "observed" or host_key(row.host) != host_key(host):
+            continue
+        filled = (row.observed or {}).get("filled", {})
+        ours = filled.get("vendor") == row.vendor and filled.get("product") == row.product
+        if (row.vendor, row.product) == (vendor, product) or not (vendor or product) \
+                or not (row.vendor or row.product) or ours:
+            fits.append(row)
+    if len(fits) != 1:
+        return None
+    new_key = (host, vendor or fits[0].vendor, product or fits[0].product)
+    return fits[0] if existing.get(new_key, fits[0]) is fits[0] else None
+
+
+@dataclass(slots=True)
+class ObservedHost:
+    """A host the pipeline saw (``intel.observed``): its name, when, and what its events said."""
+
+    name: str
+    first_seen: datetime
+    last_seen: datetime
+    ip: str = ""
+    vendor: str = ""
+    product: str = ""
+    version: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)  # names, addresses, os, applications
+
+
+@dataclass(slots=True)
+class ObservedCounts:
+    added: int = 0  # new assets, source observed
+    seen: int = 0  # hosts already in the inventory (first/last seen updated)
+    filled: int = 0  # fields filled or refreshed (address, vendor, product, version)
+
+
+def record_observed(engine: Engine, tenant_id: str, hosts: Sequence[ObservedHost]) -> ObservedCounts:
+    """Upsert the hosts ``tenant_id``'s events came from (a system task: the caller read that
+    tenant's events only). A known host (``host_key``, or its address) gets its first and last
+    seen times on every asset of it; its empty address, vendor, product and version are filled,
+    and those an earlier observation filled are refreshed, never what a person or an import
+    set. An unknown host becomes an asset with source ``observed``."""
+    counts = ObservedCounts()
+    now = datetime.now(timezone.utc)
+    with Session(engine) as session, session.begin():
+        rows = list(session.scalars(select(IntelAsset).where(IntelAsset.tenant_id == tenant_id)))
+        index: dict[str, list[IntelAsset]] = {}
+        for row in rows:
+            _index(index, row)
+        for host in hosts:
+            matched = index.get(host_key(host.name), [])
+            if not matched:
+                row = IntelAsset(tenant_id=tenant_id, host=host.name[:255], ip=host.ip, vendor=host.vendor[:200],
+                                 product=host.product[:200], version=host.version[:100], cpe="", criticality="support",
+                                 exposed=False, owner="", zone="", updated=now, source="observed",
+                                 first_seen=host.first_seen, last_seen=host.last_seen,
+                                 observed={**host.detail, "filled": {n: getattr(host, n) for n in _OBSERVED_FILLS
+                                                                     if getattr(host, n)}})
+                session.add(row)
+                rows.append(row)
+                _index(index, row)
+                counts.added += 1
+                continue
+            counts.seen += 1
+            for row in matched:
+                newest = row.last_seen is None or host.last_seen >= _aware(row.last_seen)
+                row.first_seen = min(host.first_seen, _aware(row.first_seen or host.first_seen))
+                row.last_seen = max(host.last_seen, _aware(row.last_seen or host.last_seen))
+                filled = dict((row.observed or {}).get("filled", {}))
+                if newest:
+                    counts.filled += _fill(row, {"ip": host.ip}, filled, now)
+                row.observed = {**(host.detail if newest else row.observed or {}), "filled": filled}
+            target = _product_row(rows, matched, host)
+            if target is not None:
+                filled = dict((target.observed or {}).get("filled", {}))
+                counts.filled += _fill(target, {"vendor": host.vendor[:200], "product": host.product[:200],
+                                                "version": host.version[:100]}, filled, now)
+                target.observed = {**(target.observed or {}), "filled": filled}
+    return counts
+
+
+def _index(index: dict[str, list[IntelAsset]], row: IntelAsset) -> None:
+    for key in {host_key(row.host), row.ip} - {""}:
+        if row not in index.setdefault(key, []):
+            index[key].append(row)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)  # SQLite
+
+
+def _fill(row: IntelAsset, values: dict[str, str], filled: dict[str, str], now: datetime) -> int:
+    """Set each value on an empty column, or on one that still holds what observation put
+    there (a person's change is never undone); ``filled`` records what observation set."""
+    changed = 0
+    for name, value in values.items():
+        current = getattr(row, name) or ""
+        if value and value != current and (not current or filled.get(name) == current):
+            setattr(row, name, value)
+            filled[name] = value
+            row.updated = now
+            changed += 1
+    return changed
+
+
+def _product_row(rows: list[IntelAsset], matched: list[IntelAsset], host: ObservedHost) -> IntelAsset | None:
+    """Which asset of a known host the observed OS fills: the one with that vendor and product,
+    else a bare one (no vendor, product, version or CPE) or one whose product observation set;
+    None when the host's assets are other products a person named (the OS stays in
+    ``observed``), or when the change would give another asset's (host, vendor, product)."""
+    if not (host.vendor or host.product):
+        return None
+    same = [r for r in matched if (r.vendor, r.product) == (host.vendor, host.product)]
+    if same:
+        return same[0]
+    for row in matched:
+        filled = (row.observed or {}).get("filled", {})
+        ours = row.vendor == filled.get("vendor", "") and row.product == filled.get("product", "") and not row.cpe
+        if not (row.vendor or row.product or row.version or row.cpe) or (ours and (row.vendor or row.product)):
+            taken = any(o is not row and (o.host, o.vendor, o.product) == (row.host, host.vendor, host.product)
+                        for o in rows)
+            return None if taken else row
+    return None
 
 
 def list_assets(engine: Engine, tenants: Tenants, tenant: str | None = None, q: str | None = None,

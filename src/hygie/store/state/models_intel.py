@@ -121,9 +121,14 @@ class IntelAsset(Base):
     owner: Mapped[str] = mapped_column(String(200), default="")
     zone: Mapped[str] = mapped_column(String(100), default="")
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # where it came from (csv, console, scan: an address an exposure scan found, not inventoried)
+    # where it came from (csv, console, scan: an address an exposure scan found, not inventoried;
+    # observed: a host that sent events)
     source: Mapped[str] = mapped_column(String(20), default="csv", server_default=text("'csv'"))
     exposure_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # last scan
+    # when the host sent events (``intel.observed``; None: never seen since observation runs)
+    first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    observed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # names, addresses, OS, apps
 
     __table_args__ = (UniqueConstraint("tenant_id", "host", "vendor", "product", name="intel_assets_unique"),)
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from hygie.core.moments import as_utc as utc
-from hygie.intel import early_warning, exposure
+from hygie.intel import early_warning, exposure, observed
 from hygie.intel.assets import checked_fields
 from hygie.store.state import intel_assets_store as assets_store
 from hygie.store.state import intel_exposure_store as exposure_store
@@ -44,7 +44,11 @@ def asset_out(asset: IntelAsset, counts: dict[int, tuple[int, int]], open_warnin
                     product=asset.product, version=asset.version, cpe=asset.cpe, criticality=asset.criticality,
                     exposed=asset.exposed, owner=asset.owner, zone=asset.zone, source=asset.source,
                     updated=utc(asset.updated), exposure_seen=utc(asset.exposure_seen) if asset.exposure_seen else None,
-                    open_warnings=open_warnings.get(asset.id, 0), open_services=counts.get(asset.id, (0, 0))[0])
+                    open_warnings=open_warnings.get(asset.id, 0), open_services=counts.get(asset.id, (0, 0))[0],
+                    first_seen=utc(asset.first_seen) if asset.first_seen else None,
+                    last_seen=utc(asset.last_seen) if asset.last_seen else None,
+                    silent=observed.silent(asset.last_seen),
+                    observed={k: v for k, v in (asset.observed or {}).items() if k != "filled"})
 
 
 def warning_out(warning: EarlyWarning, asset: IntelAsset) -> EarlyWarningOut:

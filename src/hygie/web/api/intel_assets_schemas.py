@@ -34,6 +34,10 @@ class AssetOut(BaseModel):
     exposure_seen: datetime | None
     open_warnings: int
     open_services: int
+    first_seen: datetime | None = None  # in the event store (hygie intel assets observe)
+    last_seen: datetime | None = None
+    silent: bool = False  # no event for the window of Prepare's share of assets monitored
+    observed: dict[str, Any] = Field(default_factory=dict)  # names, addresses, os, applications
 
 
 class AssetPage(BaseModel):

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from hygie.intel import exposure
+from hygie.intel import exposure, observed
 from hygie.intel.assets import CRITICALITIES
 from hygie.store.state import intel_assets_store as assets_store
 from hygie.store.state import intel_exposure_store as exposure_store
@@ -32,18 +32,23 @@ EDITORS = ("admin", "analyst", "hospital")
 @router.get("/intel/assets", response_class=HTMLResponse)
 def assets(request: Request, tenant: str = Query("", max_length=64), q: str = Query("", max_length=200),
            criticality: str = Query("", max_length=12), exposed: str = Query("", max_length=3),
-           status: str = Query("open", max_length=12), who: Principal = Depends(principal)) -> Response:
+           status: str = Query("open", max_length=12), seen: str = Query("", max_length=6),
+           who: Principal = Depends(principal)) -> Response:
     engine = request.app.state.context.engine
     check_tenant(who, tenant or None)
     scope = frozenset({tenant}) if tenant else who.tenants
     rows = assets_store.list_assets(engine, scope, q=q or None,
                                     criticality=criticality if criticality in CRITICALITIES else None,
                                     exposed={"yes": True, "no": False}.get(exposed))
+    silent = {a.id for a in rows if observed.silent(a.last_seen)}
+    if seen in ("silent", "seen"):  # no event for observed.DAYS days (Prepare's asset coverage), or some
+        rows = [a for a in rows if (a.id in silent) == (seen == "silent")]
     status = status if status in ("open", "new", "acknowledged", "resolved", "dismissed", "all") else "open"
     warnings = assets_store.list_warnings(engine, scope, limit=PAGE, status=None if status == "all" else status)
     return render(request, "assets.html", assets=rows[:PAGE], total=len(rows), counts=exposure_store.exposed_counts(
         engine, scope), warned=api.open_warning_counts(engine, scope), warnings=warnings, tenant=tenant, q=q,
-        criticality=criticality, exposed=exposed, status=status, tenants=visible_tenants(request, who))
+        criticality=criticality, exposed=exposed, status=status, tenants=visible_tenants(request, who),
+        silent=silent, seen=seen, silent_days=observed.DAYS)
 
 
 @router.get("/intel/assets/{asset_id:int}", response_class=HTMLResponse)
