@@ -7,6 +7,8 @@ The running service picks new indicators up within a minute."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -61,6 +63,22 @@ def _engine(data_dir: Path | None, database: str | None) -> Engine:
 def _tenant(engine: Engine, tenant: str | None) -> None:
     if tenant:
         StateStore(engine).ensure_tenant(tenant)
+
+
+@contextmanager
+def _readable() -> Iterator[None]:
+    """A source that cannot be read at all: its reason in red, exit code 2."""
+    try:
+        yield
+    except FeedError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _skipped(problems: Iterable[object]) -> None:
+    """Entries of a source that were left out, each with its place and reason."""
+    for problem in problems:
+        err.print(f"  skipped {escape(str(problem))}")
 
 
 def _options(pairs: list[str] | None) -> dict[str, object]:
@@ -254,14 +272,10 @@ def assets_import(csv_file: str, tenant: str = typer.Option(..., "--tenant", "-t
     """Import assets from CSV, then match them against the KEV catalog."""
     engine = _engine(data_dir, database)
     _tenant(engine, tenant)
-    try:
+    with _readable():
         assets, problems = asset_csv.read_csv(csv_file)
-    except FeedError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
     added, updated = intel_assets_store.upsert_assets(engine, None, tenant, assets)
-    for problem in problems:
-        err.print(f"  skipped {escape(str(problem))}")
+    _skipped(problems)
     console.print(f"{added} assets added, {updated} updated, {len(problems)} rows skipped; "
                   f"{kev.run_early_warning(engine)} new early warnings")
 
@@ -294,13 +308,9 @@ def assets_observe(tenant: Optional[str] = TENANT,  # noqa: UP007
 def kev_import(location: str = typer.Argument(..., help="known_exploited_vulnerabilities.json (file or URL)"),
                data_dir: Optional[Path] = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
     """Import the KEV catalog and raise early warnings for the assets it concerns."""
-    try:
+    with _readable():
         new, problems, warned = kev.import_catalog(_engine(data_dir, database), location)
-    except FeedError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
-    for problem in problems:
-        err.print(f"  skipped {escape(str(problem))}")
+    _skipped(problems)
     console.print(f"{len(new)} new catalog entries, {len(problems)} skipped; {warned} new early warnings")
 
 
@@ -322,13 +332,9 @@ def kev_warnings(tenant: Optional[str] = TENANT,  # noqa: UP007
 def nvd_import(location: str = typer.Argument(..., help="NVD CVE API 2.0 JSON: a file, a folder of them, or a URL"),
                data_dir: Optional[Path] = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
     """Import CVE records with their CPE criteria; KEV warnings then follow the version ranges."""
-    try:
+    with _readable():
         added, updated, problems, run = early_warning.import_nvd(_engine(data_dir, database), location)
-    except FeedError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
-    for problem in problems:
-        err.print(f"  skipped {escape(str(problem))}")
+    _skipped(problems)
     console.print(f"{added} CVE records added, {updated} updated, {len(problems)} skipped; "
                   f"{run.new} new early warnings, {run.resolved} resolved, {run.alerts} alerts")
 
@@ -340,13 +346,9 @@ def exposure_import(location: str = typer.Argument(..., help="nmap -oX report, o
     """Import a scan of the tenant's public addresses; flag risky services, warn and alert."""
     engine = _engine(data_dir, database)
     _tenant(engine, tenant)
-    try:
+    with _readable():
         done = early_warning.import_scan(engine, tenant, location)
-    except FeedError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
-    for problem in done.problems:
-        err.print(f"  skipped {escape(str(problem))}")
+    _skipped(done.problems)
     counts = done.counts
     console.print(f"{done.kind}: {counts.hosts} addresses, {counts.services} open services ({counts.risky} risky), "
                   f"{counts.closed} closed since the last scan, {counts.new_assets} new assets, "
