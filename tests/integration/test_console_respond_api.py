@@ -35,6 +35,11 @@ def test_runs_through_the_api(tmp_path) -> None:
                       headers=analyst)
     assert dry.status_code == 201 and dry.json()["status"] == "done" and dry.json()["dry_run"]
     assert {s["status"] for s in dry.json()["steps"] if s["step_type"] == "action"} == {"dry_run"}
+    summaries = {lang: [o["summary"] for s in client.get(f"/api/v1/runs/{dry.json()['id']}", params={"lang": lang},
+                                                          headers=viewer).json()["steps"]
+                        for o in s["result"].get("outcomes", [])] for lang in ("en", "fr")}
+    assert summaries["en"] and len(summaries["en"]) == len(summaries["fr"])
+    assert summaries["en"] != summaries["fr"]  # the outcomes' own texts, in the reader's language
     assert client.post(f"/api/v1/cases/{case_id}/runs", json={"playbook": "fiches_reflexes"},
                        headers=viewer).status_code == 403
     assert client.post(f"/api/v1/cases/{case_id}/runs", json={"playbook": "no_such_playbook"},

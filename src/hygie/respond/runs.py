@@ -283,7 +283,9 @@ def _record_outcomes(session: Session, run: PlaybookRun, row: RunStep, playbook:
         ok = all(o.ok for o in outcomes) and len(outcomes) == len(row.commands)
         row.status = ("dry_run" if run.dry_run else "done") if ok else "failed"
         row.result = {"outcomes": [{"ok": o.ok, "summary": o.summary, "detail": o.detail,
-                                    **({"msg": o.msg, "args": o.args} if o.msg else {})} for o in outcomes]}
+                                    **({"msg": o.msg, "args": o.args} if o.msg else {}),
+                                    **({"summary_fr": fr} if fr != o.summary else {})}
+                                   for o, fr in zip(outcomes, _french(row.commands, outcomes, run.dry_run, actor))]}
         row.rollback = [] if run.dry_run else [undo for o in outcomes if o.ok for undo in o.rollback]
         for name in step.get("out_args", []):
             for outcome in outcomes:
@@ -291,10 +293,7 @@ def _record_outcomes(session: Session, run: PlaybookRun, row: RunStep, playbook:
                     run.variables = {**run.variables, name: str(outcome.detail[name.strip("$")])}
     summaries = "; ".join(o.summary for o in outcomes) or row.result.get("summary", "")
     label = names(step, row.name)
-    # connectors' summaries are keyed (connectors.texts); a manual step's says the playbook's French text
-    french = "; ".join(actions.manual_summary(c["text_fr"], run.dry_run, actor, "fr")
-                       if c["action"] == "manual" and o.ok and c.get("text_fr") else o.text("fr")
-                       for c, o in zip(row.commands, outcomes))
+    french = "; ".join(_french(row.commands, outcomes, run.dry_run, actor))
     line(session, run, actor, f"action.{row.status}",
          {"name": label, "summary": already or timeline.both(summaries, french)},
          {"run_step": row.id, "status": row.status})
@@ -313,6 +312,14 @@ def _record_outcomes(session: Session, run: PlaybookRun, row: RunStep, playbook:
         return
     if run.status == "waiting":
         run.status = "running"
+
+
+def _french(commands: list[dict[str, Any]], outcomes: list[Any], dry_run: bool, actor: str) -> list[str]:
+    """Each outcome's summary in French: connectors' are keyed (``connectors.texts``); a manual
+    step's says the playbook's French text."""
+    return [actions.manual_summary(c["text_fr"], dry_run, actor, "fr")
+            if c["action"] == "manual" and o.ok and c.get("text_fr") else o.text("fr")
+            for c, o in zip(commands, outcomes)]
 
 
 def decide(engine: Engine, tenants: Tenants, toolkit: Toolkit, run_id: int, run_step_id: int, actor: str,

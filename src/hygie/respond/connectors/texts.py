@@ -61,3 +61,17 @@ def error_texts(exc: BaseException) -> dict[str, str]:
     if isinstance(key, str) and key in catalog():
         return say(key, **getattr(exc, "params", {}))
     return {lang: str(exc) for lang in LANGS}
+
+
+def localized(result: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """A run step's stored result with each outcome's ``summary`` in ``lang``: from its key
+    (``msg``) and parameters (``args``), or its stored French (``summary_fr``); else as stored."""
+    outcomes = []
+    for outcome in result.get("outcomes", []):
+        key = outcome.get("msg")
+        if lang != "en" and isinstance(key, str) and key in catalog():
+            outcome = {**outcome, "summary": render(key, outcome.get("args") or {}, lang)}
+        elif lang == "fr" and outcome.get("summary_fr"):  # a manual step's, from the playbook's French
+            outcome = {**outcome, "summary": outcome["summary_fr"]}
+        outcomes.append(outcome)
+    return {**result, "outcomes": outcomes} if "outcomes" in result else dict(result)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from hygie.core.moments import as_utc as utc
 from hygie.respond import cases, continuity, nis2, nis2_report, runs
 from hygie.respond.actions import Toolkit
+from hygie.respond.connectors import texts
 from hygie.respond.control import names
 from hygie.respond.playbooks.loader import load_library
 from hygie.respond.secrets import SecretStore, load_key
@@ -116,7 +117,8 @@ def _run_detail(request: Request, view: runs.RunView, lang: str) -> RunDetail:
     steps = [RunStepOut(id=s.id, step_ref=s.step_ref, step_type=s.step_type, name=step_name(kit, s, lang),
                         status=s.status, decided_by=s.decided_by, decided=utc(s.decided) if s.decided else None,
                         started=utc(s.started), finished=utc(s.finished) if s.finished else None,
-                        rolled_back=utc(s.rolled_back) if s.rolled_back else None, result=s.result or {},
+                        rolled_back=utc(s.rolled_back) if s.rolled_back else None,
+                        result=texts.localized(s.result or {}, lang),
                         commands=[CommandOut(type=c["type"], action=c["action"], args=c["args"],
                                              text=c.get("text_fr") or c["text"] if lang == "fr" else c["text"])
                                   for c in s.commands])
@@ -166,7 +168,7 @@ def decide(request: Request, run_id: PathId, step_id: PathId, body: DecisionIn, 
 
 
 @router.post("/runs/{run_id:int}/rollback", response_model=RollbackOut)
-def rollback(request: Request, run_id: PathId, body: RollbackIn | None = None,
+def rollback(request: Request, run_id: PathId, body: RollbackIn | None = None, lang: Lang = "en",
              who: Principal = Depends(principal)) -> RollbackOut:
     """Undo the run's done actions (or one step's), newest first."""
     body = body or RollbackIn()
@@ -178,7 +180,9 @@ def rollback(request: Request, run_id: PathId, body: RollbackIn | None = None,
         outcomes = runs.rollback(_engine(request), who.tenants, toolkit(request), run_id, who.actor, body.step_id)
     except runs.RunError as exc:
         raise HTTPException(409, str(exc)) from None
-    return RollbackOut(outcomes=[OutcomeOut(ok=o.ok, summary=o.summary) for o in outcomes])
+    return RollbackOut(outcomes=[OutcomeOut(ok=o.ok, summary=texts.render(o.msg, o.args or {}, lang)
+                                            if o.msg and o.msg in texts.catalog() else o.summary)
+                                 for o in outcomes])
 
 
 @router.post("/runs/{run_id:int}/cancel", response_model=RunDetail)
