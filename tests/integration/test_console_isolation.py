@@ -60,6 +60,8 @@ BODIES = {
     ("POST", "/prepare/proposals/{proposal_id:int}"): {},
     ("POST", "/prepare/campaigns/{campaign_id:int}/evidence"): "FILE",
     ("POST", "/prepare/evidence/{evidence_id:int}/delete"): {},
+    ("POST", "/prepare/campaigns/{campaign_id:int}/close"): {},
+    ("POST", "/api/v1/prepare/campaigns/{campaign_id:int}/close"): {},
     ("POST", "/api/v1/prepare/campaigns"): {"tenant": "FOREIGN_TENANT", "frameworks": ["care"], "size": "medium"},
     ("POST", "/api/v1/prepare/campaigns/{campaign_id:int}/answers"): {"question_id": "care.gov.1", "value": "2"},
     ("POST", "/api/v1/prepare/campaigns/{campaign_id:int}/telemetry"): {},
@@ -120,7 +122,7 @@ BODIES = {
 }
 LIST_ROUTES_WITH_TENANT = {"/api/v1/alerts", "/api/v1/cases", "/api/v1/overview", "/api/v1/rules", "/",
                            "/alerts", "/alerts/rows", "/api/v1/search", "/api/v1/search/export", "/search",
-                           "/rules", "/prepare", "/kpis", "/prepare/report.pdf", "/api/v1/prepare/campaigns", "/api/v1/prepare/kpis", "/responses/policy", "/api/v1/intel/indicators",
+                           "/rules", "/prepare", "/kpis", "/prepare/report.pdf", "/api/v1/prepare/campaigns", "/api/v1/prepare/kpis", "/api/v1/prepare/report.pdf", "/responses/policy", "/api/v1/intel/indicators",
                            "/api/v1/intel/feeds", "/api/v1/intel/sightings", "/api/v1/intel/warnings",
                            "/intel/assets", "/api/v1/intel/assets", "/api/v1/intel/early-warnings"}
 # no object of another tenant in play: a role that may not is refused (only admins create users)
@@ -262,6 +264,7 @@ def test_foreign_objects_were_left_untouched(world) -> None:
         assert asset is not None and asset.criticality == "support" and asset.host == f"fw-of-{tenant}"
         found = intel_assets_store.get_warning(seeded.context.engine, None, objects[tenant]["warning_id"])
         assert found is not None and found[0].status == "new"
+        assert PrepareStore(seeded.context.engine).campaign(tenant, objects[tenant]["campaign_id"]).closed is None
 
 
 def test_roles_without_the_right_get_403_on_their_own_tenant(world) -> None:

@@ -125,7 +125,8 @@ def test_the_kpi_page_draws_trends_as_svg_without_inline_script(tmp_path) -> Non
     analyst, _csrf = _login(app_for(seeded), "analyst")
     page = analyst.get("/kpis", params={"period": "week", "count": "8"})
     assert page.status_code == 200
-    assert page.text.count('<svg class="trend"') == 8 and "-W" in page.text  # 6 delays, alerts, cases
+    # 6 delays, alerts, cases, 2 backup and 2 restore-test KPIs, silent sources, critical warnings
+    assert page.text.count('<svg class="trend"') == 14 and "-W" in page.text
     assert "<script>" not in page.text.split("</header>")[-1] and " style=" not in page.text
     assert analyst.get("/kpis", params={"count": "99"}).status_code == 422
     report = analyst.get("/prepare/report.pdf", params={"month": "2026-11", "lang": "fr"})
@@ -189,3 +190,94 @@ def test_the_rest_api_covers_the_assessment(tmp_path) -> None:
     analyst = seeded.context.access.create_token("analyst", "analyst", "chu-nord", "script", "test")
     region = TestClient(app_for(seeded)).get("/api/v1/prepare/region", headers={"Authorization": f"Bearer {analyst}"})
     assert region.status_code == 200 and [t["tenant"] for t in region.json()["tenants"]] == ["chu-nord"]
+
+
+def test_the_api_serves_the_pdfs_as_the_console_and_closes_campaigns(tmp_path) -> None:
+    from hygie.store.state import audit
+    from tests.integration.test_prepare_kpis_report import _pdf_text
+
+    seeded = seed(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    store = PrepareStore(seeded.context.engine, tmp_path / "evidence")
+    campaign = store.create_campaign("chu-nord", ["care"], "medium")
+    store.record_answer("chu-nord", campaign.id, "care.gov.3", "1", "rssi")
+    foreign = store.create_campaign("chu-sud", ["care"], "small")
+    app = app_for(seeded)
+    token = seeded.context.access.create_token("hospital", "hospital", "chu-nord", "script", "test")
+    api = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    console, csrf = _login(app, "hospital")
+    base = f"/api/v1/prepare/campaigns/{campaign.id}"
+    pdf = api.get(f"{base}/roadmap.pdf", params={"lang": "fr"})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].startswith("attachment")
+    same = console.get(f"/prepare/campaigns/{campaign.id}/roadmap.pdf", params={"tenant": "chu-nord", "lang": "fr"})
+    text = _pdf_text(pdf.content, tmp_path)
+    assert "Feuille de route" in text and text == _pdf_text(same.content, tmp_path)
+    assert api.get(f"/api/v1/prepare/campaigns/{foreign.id}/roadmap.pdf").status_code == 404
+    report = api.get("/api/v1/prepare/report.pdf", params={"month": "2026-11", "lang": "en"})
+    assert report.status_code == 200 and report.headers["content-type"] == "application/pdf"
+    text = _pdf_text(report.content, tmp_path)
+    assert "Monthly security and continuity report" in text and "Sources of the threat landscape" in text
+    same = console.get("/prepare/report.pdf", params={"tenant": "chu-nord", "month": "2026-11", "lang": "en"})
+    assert text == _pdf_text(same.content, tmp_path)
+    assert api.get("/api/v1/prepare/report.pdf", params={"tenant": "chu-sud"}).status_code == 404
+    for month in ("2026-13", "9999-12", "0001-01", "11/2026"):
+        assert api.get("/api/v1/prepare/report.pdf", params={"month": month}).status_code == 422, month
+    assert console.get("/prepare/report.pdf", params={"month": "9999-12"}).status_code == 422
+    # closing: viewers may not, another hospital's campaign is not found, then frozen and audited
+    viewer = seeded.context.access.create_token("viewer", "viewer", "chu-nord", "script", "test")
+    refused = TestClient(app).post(f"{base}/close", headers={"Authorization": f"Bearer {viewer}"})
+    assert refused.status_code == 403
+    assert api.post(f"/api/v1/prepare/campaigns/{foreign.id}/close").status_code == 404
+    closed = api.post(f"{base}/close")
+    assert closed.status_code == 200 and closed.json()["closed"] is not None
+    assert api.post(f"{base}/answers", json={"question_id": "care.gov.3", "value": "2"}).status_code == 409
+    assert api.post(f"{base}/close").status_code == 200  # already closed: nothing changes
+    assert api.post(f"{base}/telemetry").status_code == 409
+    entries = [e for e in audit.entries(seeded.context.engine, ["chu-nord"]) if e.action == "assessment.campaign.close"]
+    assert [(e.actor, e.target) for e in entries] == [("hospital (token:script)", f"campaign:{campaign.id}")]
+    assert store.campaign("chu-sud", foreign.id).closed is None
+    # the console's button
+    other = store.create_campaign("chu-nord", ["care"], "medium")
+    page = console.get(f"/prepare/campaigns/{other.id}", params={"tenant": "chu-nord"}).text
+    assert f'action="/prepare/campaigns/{other.id}/close"' in page
+    done = console.post(f"/prepare/campaigns/{other.id}/close", data={"csrf_token": csrf, "tenant": "chu-nord"},
+                        follow_redirects=False)
+    assert done.status_code == 303 and store.campaign("chu-nord", other.id).closed is not None
+    page = console.get(f"/prepare/campaigns/{other.id}", params={"tenant": "chu-nord"}).text
+    assert "/close" not in page and "Closed on" in page and "Save the answers" not in page
+    frozen = {"csrf_token": csrf, "tenant": "chu-nord", "answer:care.gov.3": "2"}
+    assert console.post(f"/prepare/campaigns/{other.id}/answers", data=frozen).status_code == 409
+    assert console.post(f"/prepare/campaigns/{other.id}/telemetry",
+                        data={"csrf_token": csrf, "tenant": "chu-nord"}).status_code == 409
+
+
+def test_kpis_compare_the_rules_enabled_for_the_hospital_with_the_landscape(tmp_path) -> None:
+    from hygie.store.state.rule_settings import set_enabled
+    from hygie.web.context import RuleInfo
+
+    seeded = seed(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    rules = [RuleInfo("enc", "Encryption", "high", "ransomware", ["attack.impact", "attack.t1486"]),
+             RuleInfo("vss", "Shadow copies deleted", "high", "ransomware", ["attack.t1490"]),
+             RuleInfo("rdp", "RDP from the internet", "high", "perimeter", ["attack.t1021.001"])]
+    seeded.context.rules = lambda: (rules, [])
+    set_enabled(seeded.context.engine, "chu-nord", "rule", "vss", False, "admin")
+    set_enabled(seeded.context.engine, "chu-nord", "pack", "perimeter", False, "admin")
+    token = seeded.context.access.create_token("analyst", "analyst", "chu-nord", "script", "test")
+    api = TestClient(app_for(seeded), headers={"Authorization": f"Bearer {token}"})
+    kpis = api.get("/api/v1/prepare/kpis", params={"count": 2}).json()
+    assert kpis["sector_techniques_covered"] == ["T1486"]  # vss and the perimeter pack are off here
+    assert {"T1490", "T1021.001"} <= set(kpis["sector_techniques_missing"])
+    impact = next(g for g in kpis["threat_landscape"] if g["id"] == "impact")
+    assert impact["covered"] == [{"id": "T1486", "name": "Data Encrypted for Impact", "rules": 1}]
+    assert impact["sources"] and {s["id"] for s in kpis["landscape_sources"]} >= set(impact["sources"])
+    assert {"backup_success", "backup_age", "restore_test_age", "restore_test_success", "silent_sources",
+            "critical_warnings"} <= {s["key"] for s in kpis["series"]}
+    page = TestClient(app_for(seeded))
+    page.post("/login", data={"username": "analyst", "password": PASSWORD})
+    html = page.get("/kpis").text
+    assert "sector's threat landscape" in html and "ENISA Threat Landscape: Health Sector" in html
+    assert "Age of the last successful backup" in html and "Open critical early warnings" in html
+    # a site's own landscape replaces the shipped one; a broken one is a 409 that names it
+    (tmp_path / "threat_landscape.yml").write_text("sources: {}\ngroups: []\n", encoding="utf-8")
+    broken = api.get("/api/v1/prepare/kpis")
+    assert broken.status_code == 409 and "threat_landscape.yml:2" in broken.json()["detail"]

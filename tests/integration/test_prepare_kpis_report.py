@@ -182,12 +182,16 @@ def test_monthly_report_pdf(world, lang: str) -> None:
                "en baisse (mieux)", "Incidents du mois", "Dossiers ouverts", "Ransomware on PACS", "Lost laptop",
                "Déclarations NIS 2", "alerte précoce (24 h)", "Vulnérabilités exploitées non corrigées",
                "CVE-2026-0001", "Écarts les plus importants", "Avancement de la feuille de route",
-               "Radar des scores par domaine", "cette campagne", "campagne précédente", "75 %"],
+               "Radar des scores par domaine", "cette campagne", "campagne précédente", "75 %",
+               "Âge de la dernière sauvegarde réussie", "Alertes précoces critiques ouvertes",
+               "Règles activées face aux techniques du secteur", "T1486 (1)", "cisa-aa24-131a"],
         "en": ["Monthly security and continuity report", "Indicators and trends", "Mean time to resolve (cases)",
                "falling (better)", "Incidents of the month", "Cases opened", "Cases closed", "Ransomware on PACS",
                "NIS 2 reports", "early warning (24 h)", "Unpatched known-exploited vulnerabilities",
                "CVE-2026-0001", "Largest roadmap gaps", "Roadmap progress", "Radar of scores by domain",
-               "this campaign", "previous campaign", "asset_coverage", "75 %"]}[lang]
+               "this campaign", "previous campaign", "asset_coverage", "75 %",
+               "Age of the last successful backup", "Sources silent for more than 24 h",
+               "Enabled rules against the sector's techniques", "Initial access", "ENISA Threat Landscape"]}[lang]
     for word in words:
         assert word in text, word
     assert "secret of chu-b" not in text

@@ -69,10 +69,18 @@ def test_answers_keep_their_history_and_the_latest_wins(stores) -> None:
     history = prepare.answer_history("chu-a", campaign.id, "care.ad.1")
     assert [a.value for a in history] == ["1", "2", "0"]
     assert latest["cis.6.4"].note == "VPN with TOTP"
-    prepare.close_campaign("chu-a", campaign.id)
+    with pytest.raises(NotFound):
+        prepare.close_campaign("chu-b", campaign.id, by="intruder")
+    assert prepare.close_campaign("chu-a", campaign.id, by="rssi") is True
+    assert prepare.close_campaign("chu-a", campaign.id, by="rssi") is False  # already closed
     with pytest.raises(ValueError, match="closed"):
         prepare.record_answer("chu-a", campaign.id, "care.ad.1", "3", "rssi")
+    with pytest.raises(ValueError, match="closed"):
+        prepare.add_proposal("chu-a", campaign.id, "care.ad.1", "sysmon_coverage", "3", "proof", T0)
     assert prepare.campaign("chu-a", campaign.id).beds == 420
+    from hygie.store.state import audit
+    closes = [e for e in audit.entries(prepare.engine, ["chu-a", "chu-b"]) if e.action == "assessment.campaign.close"]
+    assert [(e.actor, e.target, e.tenant_id) for e in closes] == [("rssi", f"campaign:{campaign.id}", "chu-a")]
 
 
 def test_campaigns_never_cross_tenants(stores) -> None:

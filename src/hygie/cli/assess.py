@@ -29,6 +29,7 @@ from hygie.prepare.trends import month_span
 from hygie.store.state.db import open_database, sqlite_dsn
 from hygie.store.state.prepare_metrics import asset_data
 from hygie.store.state.prepare_store import NotFound, PrepareStore
+from hygie.store.state.rule_settings import settings_for
 from hygie.store.state.store import StateStore
 
 app = typer.Typer(help="Self-assessment (CaRE, NIS 2, HICP, CIS IG1), roadmap and reports.",
@@ -368,12 +369,18 @@ def report(tenant: str, output: Path = typer.Option(..., "--output", "-o"),
         raise _fail(f"--{exc}", 2) from None
     catalog = _catalog(extra, data_dir)
     _, prepare, base = _stores(data_dir, database)
-    model = load_costs(_user_file(base, "costs.yml"))
-    settings = load_config(_user_file(base, "evidence.yml"))
+    try:
+        model = load_costs(_user_file(base, "costs.yml"))
+        settings = load_config(_user_file(base, "evidence.yml"))
+        definitions = load_definitions(landscape=_user_file(base, "threat_landscape.yml"))
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
     with console.status("Loading rules and reading telemetry..."):
         engine = Engine.from_paths(rule_folders(rules), include_packs=True)
-        tags = [list(s.rule.tags) for s in engine.statuses if s.active]
-        output.write_bytes(exports.monthly_report(prepare, catalog, model, load_definitions(), settings,
+        switches = settings_for(prepare.engine, tenant)  # the rules this hospital left enabled
+        tags = [list(s.rule.tags) for s in engine.statuses
+                if s.active and switches.enabled(s.rule.rule_id, s.rule.pack)]
+        output.write_bytes(exports.monthly_report(prepare, catalog, model, definitions, settings,
                                                   base / "events", tenant, since, until, tags, lang.value))
     console.print(f"report for {tenant}, {since:%Y-%m} -> {output}")
 
@@ -384,13 +391,13 @@ def _user_file(base: Path, name: str) -> Path | None:
 
 
 @app.command("close")
-def close(tenant: str, campaign: Optional[int] = CAMPAIGN, data_dir: Path = DATA_DIR,  # noqa: UP007
-          database: Optional[str] = DATABASE) -> None:  # noqa: UP007
+def close(tenant: str, campaign: Optional[int] = CAMPAIGN, by: Optional[str] = BY,  # noqa: UP007
+          data_dir: Path = DATA_DIR, database: Optional[str] = DATABASE) -> None:  # noqa: UP007
     """Close a campaign: its answers are frozen, the next campaign compares with it."""
     _, prepare, _ = _stores(data_dir, database)
     try:
         chosen = prepare.campaign(tenant, campaign)
-        prepare.close_campaign(tenant, chosen.id)
+        prepare.close_campaign(tenant, chosen.id, by=_who(by))
     except NotFound as exc:
         raise _fail(str(exc).strip('"'), 2) from None
     console.print(f"campaign {chosen.id} closed")

@@ -1,7 +1,8 @@
 """The continuity KPIs of one tenant over time, as the console's KPI page, the API and the
 monthly report show them: response times from alerts and cases (mean and median), alerts and
-cases per period, the share of assets monitored, open critical early warnings, the assessment
-score over campaigns, and detection coverage.
+cases per period, the share of assets monitored, backups and restore tests, silent sources,
+open critical early warnings (``continuity.py``), the assessment score over campaigns, and
+detection coverage against the sector's threat landscape.
 
 Built from the stores and, when given, the event store; each face only renders it."""
 
@@ -11,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from hygie.prepare import continuity
 from hygie.prepare.assessment import score_trend
 from hygie.prepare.assets import silent_assets
+from hygie.prepare.evidence import EvidenceConfig, load_config
 from hygie.prepare.kpis import (
     MEASURES,
     KpiDefinitions,
@@ -27,9 +30,17 @@ from hygie.prepare.kpis import (
     stat,
     tactic_coverage,
 )
+from hygie.prepare.landscape import Landscape
 from hygie.prepare.loader import Catalog
 from hygie.prepare.trends import Period, Series, Unit, bucket, periods
-from hygie.store.state.prepare_metrics import AssetData, WarningInfo, asset_data, case_timings
+from hygie.store.state.prepare_metrics import (
+    AssetData,
+    WarningInfo,
+    WarningSpan,
+    asset_data,
+    case_timings,
+    warning_spans,
+)
 from hygie.store.state.prepare_store import PrepareStore
 
 MONITORED_DAYS = 7  # an asset is monitored in a period if it sent events in its last 7 days
@@ -54,12 +65,13 @@ class Board:
     tactics: list[TacticCoverage]
     sector: SectorCoverage
     notes: list[str] = field(default_factory=list)
+    landscape: Landscape | None = None  # the threat landscape ``sector`` was measured against
 
     def series_by_key(self) -> dict[str, Series]:
         return {s.key: s for s in self.series}
 
 
-def is_critical(warning: WarningInfo, definitions: KpiDefinitions) -> bool:
+def is_critical(warning: WarningInfo | WarningSpan, definitions: KpiDefinitions) -> bool:
     """Critical: ranked at least ``critical_warning_rank``, or so levelled by the intel stage."""
     return warning.rank >= definitions.critical_warning_rank or warning.level == "critical"
 
@@ -93,9 +105,11 @@ def _sending(days: dict[date, set[str]], end: datetime) -> set[str] | None:
 
 def build_board(store: PrepareStore, catalog: Catalog, definitions: KpiDefinitions, tenant: str,
                 until: datetime, *, count: int = 12, unit: Unit = "month",
-                rule_tags: Iterable[Iterable[str]] = (), telemetry: object | None = None) -> Board:
-    """``telemetry``: an ``EventStoreTelemetry`` (its ``hosts_by_day``), or None to skip the
-    share of assets monitored."""
+                rule_tags: Iterable[Iterable[str]] = (), telemetry: object | None = None,
+                settings: EvidenceConfig | None = None) -> Board:
+    """``rule_tags``: the tags of each rule enabled for the tenant; ``telemetry``: an
+    ``EventStoreTelemetry`` (its per-day reads), or None to skip the KPIs read from the event
+    store; ``settings``: the telemetry checks' queries (default: the shipped ones)."""
     spans = periods(until, count, unit)
     since = spans[0].start
     alerts = store.alert_timings(tenant, since, until)
@@ -123,9 +137,15 @@ def build_board(store: PrepareStore, catalog: Catalog, definitions: KpiDefinitio
         monitored = len(data.assets) - len(silent)
     elif not data.assets:
         notes.append("no asset inventory: the share of assets monitored needs 'hygie intel assets'")
+    if telemetry is not None and hasattr(telemetry, "activity_by_day"):
+        series += continuity.telemetry_series(telemetry, settings or load_config(), tenant, spans, until)
+    series.append(Series("critical_warnings", "", list(zip(
+        [p.label for p in spans], continuity.open_warnings(warning_spans(store.engine, tenant), spans, until,
+                                                           lambda w: is_critical(w, definitions)))), True))
     critical = [w for w in data.open_warnings if is_critical(w, definitions)]
     tags = [list(t) for t in rule_tags]
     return Board(tenant, until, unit, spans, mttx(alerts, cases),
                  mttx(alert_groups[-1], case_groups[-1]), series, len(data.assets), monitored, silent,
                  len(data.open_warnings), len(critical), score_trend(store, catalog, tenant),
-                 tactic_coverage(tags, definitions), sector_coverage(tags, definitions), notes)
+                 tactic_coverage(tags, definitions), sector_coverage(tags, definitions), notes,
+                 definitions.landscape)

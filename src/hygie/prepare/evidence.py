@@ -64,6 +64,7 @@ class BackupConfig(CheckConfig):
     job_field: str
     window_days: int = Field(gt=0)
     levels: Levels
+    freshness_days: int = Field(30, gt=0)  # how far back the KPI looks for the last success
 
 
 class RestoreConfig(CheckConfig):

@@ -25,6 +25,10 @@ from hygie.store.state.prepare_metrics import asset_data, case_timings, nis2_rep
 from hygie.store.state.prepare_store import PrepareStore
 
 
+# KPIs read at the month's end, shown with the month's response times at the top of the report
+MONTH_KPIS = ("backup_success", "backup_age", "restore_test_age", "restore_test_success", "silent_sources")
+
+
 @dataclass(slots=True)
 class RoadmapExport:
     campaign: AssessmentCampaign
@@ -91,16 +95,19 @@ def report_context(store: PrepareStore, catalog: Catalog, costs: CostModel,
                    definitions: KpiDefinitions, tenant: str, since: datetime, until: datetime,
                    rule_tags: Iterable[Iterable[str]], findings: dict[str, Finding],
                    silent: list[SilentSource], lang: str, telemetry: object | None = None,
-                   months: int = 6) -> dict[str, Any]:
+                   months: int = 6, settings: EvidenceConfig | None = None) -> dict[str, Any]:
     """Everything the monthly report shows: the KPIs of the month with their trend over
     ``months`` months, top risks (open critical early warnings, largest roadmap gaps), the
     month's incidents (cases, NIS 2 reports), roadmap progress, scores with their radar,
     coverage and telemetry findings."""
     last_moment = until - timedelta(microseconds=1)  # the period ends before until
     board = build_board(store, catalog, definitions, tenant, last_moment, count=months, unit="month",
-                        rule_tags=rule_tags, telemetry=telemetry)
+                        rule_tags=rule_tags, telemetry=telemetry, settings=settings)
     alerts = store.alert_timings(tenant, since, until)
     names = definitions.series
+    month_values = [(names.get(s.key, {}).get(lang, s.key),
+                     "—" if s.points[-1][1] is None else _series_format(s, lang)(s.points[-1][1]))
+                    for s in board.series if s.key in MONTH_KPIS]
     trends = [{"name": names.get(s.key, {}).get(lang, s.key), "series": s, "latest": s.latest,
                "chart": trend_svg(s.points, fmt=_series_format(s, lang), width=230, height=70)}
               for s in board.series]
@@ -119,7 +126,7 @@ def report_context(store: PrepareStore, catalog: Catalog, costs: CostModel,
                        if is_critical(w, definitions)), key=lambda w: (-w.rank, w.created))
     return {
         "tenant": tenant, "since": since, "until": until, "last_day": last_moment.date(),
-        "board": board, "month": board.latest, "trends": trends,
+        "board": board, "month": board.latest, "trends": trends, "month_values": month_values,
         "durations": {f"{k}.{m}": format_duration(v[m].mean, lang)
                       for k, v in board.latest.items() for m in v},
         "medians": {f"{k}.{m}": format_duration(v[m].median, lang)
@@ -131,7 +138,7 @@ def report_context(store: PrepareStore, catalog: Catalog, costs: CostModel,
         "nis2": nis2_reports(store.engine, tenant, since, until),
         "radars": radars, "campaign": current, "catalog": catalog,
         "trend": score_trend(store, catalog, tenant),
-        "tactics": board.tactics, "sector": board.sector,
+        "tactics": board.tactics, "sector": board.sector, "landscape": board.landscape,
         "findings": list(findings.values()), "silent": silent,
     }
 
@@ -171,7 +178,7 @@ def monthly_report(store: PrepareStore, catalog: Catalog, costs: CostModel, defi
         findings = run_checks(telemetry, tenant, settings, until, assets=assets)
         _, silent = silent_sources(telemetry, tenant, settings.silent_sources, until)
         context = report_context(store, catalog, costs, definitions, tenant, since, until, rule_tags,
-                                 findings, silent, lang, telemetry)
+                                 findings, silent, lang, telemetry, settings=settings)
     finally:
         telemetry.close()
     return report_pdf(context, lang)

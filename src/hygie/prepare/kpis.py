@@ -17,10 +17,12 @@ Definitions (so a figure can be checked by hand):
   Each figure is given as mean and median (``Stat``): one forgotten alert moves a mean, not a
   median.
 * **Coverage**: per tactic, the number of enabled rules tagged with it (``attack.<tactic>``,
-  with ``-`` or ``_``), and which sector techniques at least one rule is tagged with (a rule on
-  a sub-technique covers its technique and the reverse, since Sigma rules tag either).
+  with ``-`` or ``_``), and which techniques of the sector's threat landscape
+  (``threat_landscape.yml``, ``landscape.py``) at least one rule is tagged with (a rule on a
+  sub-technique covers its technique and the reverse, since Sigma rules tag either).
 
-The rules' tags are an input (a list per rule): this stage does not import the detection stage.
+The rules' tags are an input (a list per rule enabled for the tenant): this stage does not
+import the detection stage.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from hygie.core.event import parse_time
+from hygie.prepare import landscape as sector
+from hygie.prepare.landscape import Landscape, SectorCoverage, Technique
 from hygie.store.state.prepare_metrics import CaseTiming
 from hygie.store.state.prepare_store import AlertTiming
 
@@ -48,22 +52,23 @@ class Tactic(BaseModel):
     en: str
 
 
-class Technique(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    id: str
-    name: str
-
-
 class KpiDefinitions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tactics: list[Tactic]
-    sector_techniques: list[Technique]
+    landscape: Landscape
     critical_warning_rank: int = 60
     series: dict[str, dict[str, str]] = {}
 
+    @property
+    def sector_techniques(self) -> list[Technique]:
+        return self.landscape.techniques
 
-def load_definitions(path: Path = DEFINITIONS) -> KpiDefinitions:
-    return KpiDefinitions.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+def load_definitions(path: Path = DEFINITIONS, landscape: Path | None = None) -> KpiDefinitions:
+    """The KPI definitions, with the sector's threat landscape of ``landscape`` (default: the
+    shipped one). Raises ValueError naming the file for a bad landscape."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return KpiDefinitions.model_validate({**data, "landscape": sector.load_landscape(landscape)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,17 +169,6 @@ class TacticCoverage:
     rules: int
 
 
-@dataclass(frozen=True, slots=True)
-class SectorCoverage:
-    covered: list[Technique]
-    missing: list[Technique]
-
-    @property
-    def share(self) -> float:
-        total = len(self.covered) + len(self.missing)
-        return len(self.covered) / total if total else 0.0
-
-
 def _norm(tag: str) -> str:
     return tag.strip().lower().replace("_", "-")
 
@@ -190,15 +184,8 @@ def tactic_coverage(rule_tags: Iterable[Iterable[str]],
 
 def sector_coverage(rule_tags: Iterable[Iterable[str]],
                     definitions: KpiDefinitions) -> SectorCoverage:
-    tagged = {_norm(t)[len("attack."):] for tags in rule_tags for t in tags
-              if _norm(t).startswith("attack.t")}
-    covered, missing = [], []
-    for technique in definitions.sector_techniques:
-        wanted = technique.id.lower()
-        hit = any(t == wanted or t.startswith(wanted + ".") or wanted.startswith(t + ".")
-                  for t in tagged)
-        (covered if hit else missing).append(technique)
-    return SectorCoverage(covered, missing)
+    """The landscape's techniques covered and not by the rules (``landscape.sector_coverage``)."""
+    return sector.sector_coverage(rule_tags, definitions.landscape)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
 
@@ -65,24 +65,8 @@ class EventStoreTelemetry:
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
         sql = (f"SELECT {select} FROM {_READ} WHERE {_MOMENT} >= ? AND {_MOMENT} < ? "
                f"AND {compiled.where}{group}")
-        start, end = naive_utc(since), naive_utc(until)
-        for attempt in range(_RETRIES + 1):
-            files = [str(f) for part in layout.partitions(self.root, [tenant], start.date(), end.date())
-                     for f in part.files]
-            if not files:
-                return {}
-            try:
-                con = self._db.cursor()
-                try:
-                    rows = con.execute(sql, [files, start, end, *compiled.params]).fetchall()
-                finally:
-                    con.close()
-                break
-            except duckdb.IOException:  # a file compacted or expired under us: list again
-                if attempt == _RETRIES:
-                    raise
         out: dict[Key, Activity] = {}
-        for row in rows:
+        for row in self._rows(tenant, since, until, sql, compiled.params):
             *values, last, count = row
             if last is None or not count:
                 continue
@@ -90,32 +74,72 @@ class EventStoreTelemetry:
                 last.replace(tzinfo=timezone.utc), int(count))
         return out
 
+    def activity_by_day(self, tenant: str, query: str, since: datetime,
+                        until: datetime) -> dict[date, Activity]:
+        """Per UTC day of [since, until), the last moment and the number of distinct records of
+        the events matching ``query``: what a KPI is drawn from, period by period, in one scan."""
+        compiled = compile_query(query)
+        sql = (f"SELECT CAST({_MOMENT} AS DATE), max({_MOMENT}), count(DISTINCT record_key) FROM {_READ} "
+               f"WHERE {_MOMENT} >= ? AND {_MOMENT} < ? AND {compiled.where} GROUP BY 1")
+        return {day: Activity(last.replace(tzinfo=timezone.utc), int(count))
+                for day, last, count in self._rows(tenant, since, until, sql, compiled.params)
+                if last is not None and count}
+
+    def sources_last_seen(self, tenant: str, ends: Sequence[datetime],
+                          lookback_days: int) -> dict[datetime, dict[tuple[str, str], datetime]]:
+        """Per moment of ``ends``, each log source's last event in the ``lookback_days`` before
+        it: what silent sources are counted from, period by period, in one scan. A source is
+        (host, channel), or (host, record kind) without a channel, as ``evidence.silent_sources``
+        names it. The events are reduced per day and source first, inside DuckDB, so what comes
+        back is a row per end and source, not per event or day."""
+        if not ends:
+            return {}
+        host, channel, kind = (_key_expr(name) for name in ("host", "channel", "kind"))
+        days = int(lookback_days)
+        sql = (f"WITH daily AS (SELECT CAST({_MOMENT} AS DATE) AS d, {host} AS h, {channel} AS c, {kind} AS k, "
+               f"max({_MOMENT}) AS last FROM {_READ} WHERE {_MOMENT} >= ? AND {_MOMENT} < ? GROUP BY d, h, c, k) "
+               "SELECT e, h, c, k, max(last) FROM daily, (SELECT unnest(?) AS e) AS ends "
+               f"WHERE last >= e - INTERVAL {days} DAY AND last < e GROUP BY e, h, c, k")
+        aware = {naive_utc(end): end for end in ends}
+        since = min(ends) - timedelta(days=days)
+        out: dict[datetime, dict[tuple[str, str], datetime]] = {end: {} for end in ends}
+        for end, name, stream, record_kind, last in self._rows(tenant, since, max(ends), sql, [list(aware)]):
+            key = (str(name) if name else "(no host)", str(stream or record_kind or "?"))
+            moment = last.replace(tzinfo=timezone.utc)
+            seen = out[aware[end]]
+            seen[key] = max(seen.get(key, moment), moment)
+        return out
 
     def hosts_by_day(self, tenant: str, since: datetime, until: datetime) -> dict[date, set[str]]:
         """The hosts (lower case) that sent any event, per UTC day of [since, until): what the
         share of assets monitored is drawn from, period by period, in one scan."""
         sql = (f"SELECT DISTINCT CAST({_MOMENT} AS DATE), lower(host) FROM {_READ} "
                f"WHERE {_MOMENT} >= ? AND {_MOMENT} < ? AND host IS NOT NULL")
-        start, end = naive_utc(since), naive_utc(until)
         out: dict[date, set[str]] = {}
+        for day, host in self._rows(tenant, since, until, sql, []):
+            out.setdefault(day, set()).add(host)
+        return out
+
+    def _rows(self, tenant: str, since: datetime, until: datetime, sql: str,
+              params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """``sql`` over the tenant's files of [since, until) (its first three parameters: the
+        files, since, until), listed again when a file is compacted or expired under us."""
+        start, end = naive_utc(since), naive_utc(until)
         for attempt in range(_RETRIES + 1):
             files = [str(f) for part in layout.partitions(self.root, [tenant], start.date(), end.date())
                      for f in part.files]
             if not files:
-                return {}
+                return []
             try:
                 con = self._db.cursor()
                 try:
-                    rows = con.execute(sql, [files, start, end]).fetchall()
+                    return con.execute(sql, [files, start, end, *params]).fetchall()
                 finally:
                     con.close()
-                break
-            except duckdb.IOException:  # a file compacted or expired under us: list again
+            except duckdb.IOException:
                 if attempt == _RETRIES:
                     raise
-        for day, host in rows:
-            out.setdefault(day, set()).add(host)
-        return out
+        return []
 
 
 def _key_expr(name: str) -> str:

@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 T = TypeVar("T")
 Unit = Literal["month", "week"]
 FLAT = 0.05
+MONTHS = (1990, 2999)  # the years a monthly report may be asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,4 +109,6 @@ def month_span(text: str | None, now: datetime | None = None) -> tuple[datetime,
             start = datetime.strptime(text, "%Y-%m").replace(tzinfo=timezone.utc)
         except ValueError:
             raise ValueError(f"month {text!r}: write YYYY-MM, e.g. 2026-11") from None
+        if not MONTHS[0] <= start.year <= MONTHS[1]:  # the KPIs read years back from it
+            raise ValueError(f"month {text!r}: the year must be between {MONTHS[0]} and {MONTHS[1]}")
     return start, (start + timedelta(days=32)).replace(day=1)

@@ -19,7 +19,7 @@ from hygie.core.moments import as_utc
 from hygie.store.state import intel_assets_store
 from hygie.store.state.models import AlertRow
 from hygie.store.state.models_cases import Case, CaseAlert, CaseEntry
-from hygie.store.state.models_intel import IntelExposure, KevEntry
+from hygie.store.state.models_intel import EarlyWarning, IntelExposure, KevEntry
 from hygie.store.state.models_respond import Nis2Incident, Nis2Report
 
 # early-warning statuses that mean "dealt with" (anything else is open)
@@ -172,3 +172,32 @@ def asset_data(engine: Engine, tenant: str) -> AssetData:
                 for w, a, k in intel_assets_store.list_warnings(engine, only, limit=10_000)
                 if k is not None and (w.status or "new").lower() not in CLOSED_WARNING]
     return AssetData(assets, warnings, int(kev))
+
+
+@dataclass(frozen=True, slots=True)
+class WarningSpan:
+    """When a KEV early warning was open, as far as the warnings table tells: from ``created``
+    to ``closed`` (None: still open). The table keeps no closing date: a warning resolved or
+    dismissed counts as closed at its ``updated`` moment (at ``created`` when it has none), so a
+    later edit of a closed warning moves its closing later, and a reopened one counts as open
+    since its creation. Rank and level are today's."""
+
+    created: datetime
+    closed: datetime | None
+    rank: int
+    level: str
+
+
+def warning_spans(engine: Engine, tenant: str) -> list[WarningSpan]:
+    """Every KEV early warning of ``tenant`` (exposure-only ones are left to the exposure
+    check, as in ``asset_data``), open or not."""
+    with Session(engine) as session:
+        rows = session.execute(select(EarlyWarning.created, EarlyWarning.updated, EarlyWarning.status,
+                                      EarlyWarning.rank, EarlyWarning.level)
+                               .where(EarlyWarning.tenant_id == tenant, EarlyWarning.cve_id.is_not(None)))
+        out = []
+        for created, updated, status, rank, level in rows:
+            closed = (status or "new").lower() in CLOSED_WARNING
+            out.append(WarningSpan(as_utc(created), as_utc(updated or created) if closed else None,
+                                   int(rank or 0), level or ""))
+        return out

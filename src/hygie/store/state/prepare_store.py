@@ -116,11 +116,16 @@ class PrepareStore:
         position = ids.index(campaign_id)
         return ordered[position + 1] if position + 1 < len(ordered) else None
 
-    def close_campaign(self, tenant: str, campaign_id: int, when: datetime | None = None) -> None:
+    def close_campaign(self, tenant: str, campaign_id: int, when: datetime | None = None,
+                       by: str = "system") -> bool:
+        """Freeze a campaign (audited); False when it was already closed (nothing changes)."""
         with Session(self.engine) as session, session.begin():
             row = self._owned(session, AssessmentCampaign, tenant, campaign_id)
-            if row.closed is None:
-                row.closed = when or _now()
+            if row.closed is not None:
+                return False
+            row.closed = when or _now()
+            audit.record(session, by, "assessment.campaign.close", f"campaign:{campaign_id}", tenant)
+            return True
 
     # -- answers ---------------------------------------------------------------------------------
     def record_answer(self, tenant: str, campaign_id: int, question_id: str, value: str, by: str,
@@ -278,7 +283,8 @@ class PrepareStore:
                      value: str, proof: str, observed: datetime,
                      details: dict[str, Any] | None = None) -> AssessmentProposal:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            self._owned(session, AssessmentCampaign, tenant, campaign_id)
+            if self._owned(session, AssessmentCampaign, tenant, campaign_id).closed is not None:
+                raise ValueError(f"campaign {campaign_id} is closed: start a new one")
             row = AssessmentProposal(tenant_id=tenant, campaign_id=campaign_id,
                                      question_id=question_id, check=check, value=str(value),
                                      proof=proof, details=details or {}, observed=observed,

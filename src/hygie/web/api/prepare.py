@@ -1,7 +1,7 @@
 """``/api/v1/prepare``: what the console's assessment pages do, for scripts: frameworks,
-campaigns with their scores, answers (with history), telemetry proposals to confirm or
-override, evidence (files, links, notes), the roadmap as JSON or CSV, continuity KPIs, and the
-regional view for analysts.
+campaigns with their scores (and closing one), answers (with history), telemetry proposals to
+confirm or override, evidence (files, links, notes), the roadmap as JSON, CSV or PDF, continuity
+KPIs, the monthly report as PDF, and the regional view for analysts.
 
 Objects are looked up among the caller's tenants (``PrepareStore.find``, scoped): another
 hospital's id is "not found", before any role check."""
@@ -21,6 +21,7 @@ from hygie.prepare.kpis import Stat, load_definitions
 from hygie.prepare.roadmap import load_costs, to_csv
 from hygie.prepare.scoring import Assessment, check_value
 from hygie.prepare.telemetry import EventStoreTelemetry
+from hygie.prepare.trends import month_span
 from hygie.store.state.access import Principal
 from hygie.store.state.prepare_metrics import asset_data
 from hygie.store.state.prepare_store import MAX_EVIDENCE_BYTES, NotFound, PrepareStore
@@ -34,6 +35,8 @@ from hygie.web.api.prepare_schemas import (
     EvidenceOut,
     FrameworkOut,
     KpisOut,
+    LandscapeGroupOut,
+    LandscapeSourceOut,
     ProposalOut,
     RegionNeedOut,
     RegionOut,
@@ -43,6 +46,7 @@ from hygie.web.api.prepare_schemas import (
     ScoreOut,
     SeriesOut,
     StatOut,
+    TechniqueOut,
 )
 from hygie.web.api.schemas import ERROR_RESPONSES, Created, PathId
 from hygie.web.security import check_tenant, principal, require, visible_tenants
@@ -51,7 +55,10 @@ from hygie.web.views.prepare_pages import (
     catalog_for,
     catalog_questions,
     evidence_file,
+    pdf_response,
     region_view,
+    report_bytes,
+    roadmap_pdf_bytes,
     user_file,
 )
 
@@ -184,6 +191,8 @@ async def telemetry(request: Request, campaign_id: PathId, who: Principal = Depe
     """Run the telemetry and inventory checks; returns the new proposals (they wait for a person)."""
     campaign = await run_in_threadpool(_find, request, who, "campaign", campaign_id)
     require(who, "assess")
+    if campaign.closed is not None:
+        raise HTTPException(409, f"campaign {campaign.id} is closed: start a new one")
     context = request.app.state.context
 
     def run() -> list[Any]:
@@ -304,11 +313,7 @@ def kpis(request: Request, tenant: str | None = Query(None, max_length=64),
          period: Literal["month", "week"] = "month", count: int = Query(12, ge=2, le=24),
          who: Principal = Depends(principal)) -> KpisOut:
     """Continuity KPIs of one hospital (default: the caller's first) over ``count`` periods."""
-    check_tenant(who, tenant)
-    tenants = visible_tenants(request, who)
-    chosen = tenant or (tenants[0] if tenants else None)
-    if chosen is None or chosen not in tenants:
-        raise HTTPException(404, "no such tenant")
+    chosen = _visible_tenant(request, who, tenant)
     board = board_for(request, chosen, period, count)
     names = load_definitions().series
     return KpisOut(
@@ -319,7 +324,63 @@ def kpis(request: Request, tenant: str | None = Query(None, max_length=64),
         assets=board.assets, assets_monitored=board.monitored, silent_assets=board.silent,
         open_early_warnings=board.open_warnings, open_critical_early_warnings=board.critical_warnings,
         tactic_coverage={t.tactic.id: t.rules for t in board.tactics},
-        sector_techniques_missing=[t.id for t in board.sector.missing])
+        sector_techniques_covered=[t.id for t in board.sector.covered],
+        sector_techniques_missing=[t.id for t in board.sector.missing],
+        threat_landscape=[LandscapeGroupOut(
+            id=g.group.id, title=g.group.title.model_dump(), sources=g.group.sources,
+            covered=[TechniqueOut(id=t.id, name=t.name, rules=board.sector.rules.get(t.id, 0)) for t in g.covered],
+            missing=[TechniqueOut(id=t.id, name=t.name, rules=0) for t in g.missing]) for g in board.sector.groups],
+        landscape_sources=[LandscapeSourceOut(id=key, title=v.title, publisher=v.publisher, published=v.published,
+                                              url=v.url)
+                           for key, v in (board.landscape.sources.items() if board.landscape else ())])
+
+
+def _visible_tenant(request: Request, who: Principal, tenant: str | None) -> str:
+    """``tenant``, or the caller's first, among those it sees (another one is "not found")."""
+    check_tenant(who, tenant)
+    tenants = visible_tenants(request, who)
+    chosen = tenant or (tenants[0] if tenants else None)
+    if chosen is None or chosen not in tenants:
+        raise HTTPException(404, "no such tenant")
+    return chosen
+
+
+PDF = {200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+             "description": "A PDF document (attachment)"}}
+
+
+@router.get("/prepare/campaigns/{campaign_id:int}/roadmap.pdf", response_class=Response, responses=PDF)
+def roadmap_pdf(request: Request, campaign_id: PathId, lang: Lang = "en",
+                who: Principal = Depends(principal)) -> Response:
+    """The roadmap as PDF (radar, scores, actions, costs, evidence), as the console's."""
+    campaign = _find(request, who, "campaign", campaign_id)
+    body = roadmap_pdf_bytes(request, campaign.tenant_id, campaign, lang)
+    return pdf_response(body, f"hygie-roadmap-{campaign.tenant_id}-{campaign.id}-{lang}.pdf")
+
+
+@router.get("/prepare/report.pdf", response_class=Response, responses=PDF)
+def report_pdf(request: Request, tenant: str | None = Query(None, max_length=64),
+               month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; default: last month"),
+               lang: Lang = "en", who: Principal = Depends(principal)) -> Response:
+    """The monthly management report of one hospital (default: the caller's first), as the
+    console's: KPIs and trends, top risks, incidents, roadmap progress, coverage."""
+    chosen = _visible_tenant(request, who, tenant)
+    try:
+        month_span(month)
+    except ValueError as exc:  # as a validation error, the shape the schema gives a 422
+        raise HTTPException(422, [{"loc": ["query", "month"], "msg": str(exc), "type": "value_error"}]) from None
+    body = report_bytes(request, chosen, month, lang)
+    return pdf_response(body, f"hygie-report-{chosen}-{month or 'last-month'}-{lang}.pdf")
+
+
+@router.post("/prepare/campaigns/{campaign_id:int}/close", response_model=CampaignOut)
+def close_campaign(request: Request, campaign_id: PathId, who: Principal = Depends(principal)) -> CampaignOut:
+    """Close a campaign: answers and evidence are frozen, the next campaign compares with it
+    (closing a closed campaign changes nothing)."""
+    campaign = _find(request, who, "campaign", campaign_id)
+    require(who, "assess")
+    _store(request).close_campaign(campaign.tenant_id, campaign.id, by=who.actor)
+    return _campaign_out(request, _store(request).campaign(campaign.tenant_id, campaign.id))
 
 
 @router.get("/prepare/region", response_model=RegionOut)

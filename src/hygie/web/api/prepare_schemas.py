@@ -157,6 +157,28 @@ class SeriesOut(BaseModel):
     better: bool | None
 
 
+class TechniqueOut(BaseModel):
+    id: str
+    name: str
+    rules: int = Field(description="enabled rules of the tenant tagged with it")
+
+
+class LandscapeGroupOut(BaseModel):
+    id: str
+    title: Bilingual
+    sources: list[str]
+    covered: list[TechniqueOut]
+    missing: list[TechniqueOut]
+
+
+class LandscapeSourceOut(BaseModel):
+    id: str
+    title: str
+    publisher: str
+    published: str
+    url: str
+
+
 class KpisOut(BaseModel):
     tenant: str
     unit: Literal["month", "week"]
@@ -169,7 +191,11 @@ class KpisOut(BaseModel):
     open_early_warnings: int
     open_critical_early_warnings: int
     tactic_coverage: dict[str, int]
+    sector_techniques_covered: list[str]
     sector_techniques_missing: list[str]
+    threat_landscape: list[LandscapeGroupOut] = Field(
+        description="the sector's techniques by group, each with the enabled rules covering it")
+    landscape_sources: list[LandscapeSourceOut]
 
 
 class RegionTenantOut(BaseModel):

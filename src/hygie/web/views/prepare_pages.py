@@ -21,16 +21,17 @@ from hygie.prepare import exports
 from hygie.prepare.assessment import assess, previous_assessment, score_trend, store_proposals
 from hygie.prepare.board import Board, build_board
 from hygie.prepare.charts import trend_svg
-from hygie.prepare.evidence import load_config, run_checks
-from hygie.prepare.kpis import format_duration, load_definitions
+from hygie.prepare.evidence import EvidenceConfig, load_config, run_checks
+from hygie.prepare.kpis import KpiDefinitions, format_duration, load_definitions
 from hygie.prepare.loader import Catalog, framework_dirs, load_catalog
-from hygie.prepare.roadmap import load_costs, to_csv
+from hygie.prepare.roadmap import CostModel, load_costs, to_csv
 from hygie.prepare.scoring import check_value
 from hygie.prepare.telemetry import EventStoreTelemetry
 from hygie.prepare.trends import Series, Unit, month_span
 from hygie.store.state.access import Principal
 from hygie.store.state.prepare_metrics import asset_data
 from hygie.store.state.prepare_store import MAX_EVIDENCE_BYTES, NotFound, PrepareStore
+from hygie.store.state.rule_settings import settings_for
 from hygie.web.api.schemas import PathId
 from hygie.web.security import chosen_tenant as _tenant
 from hygie.web.security import principal, require
@@ -149,7 +150,11 @@ async def answer(request: Request, campaign_id: PathId, who: Principal = Depends
         before = known.get(question_id)
         if before is not None and before.value == checked and (before.note or "") == note:
             continue
-        await run_in_threadpool(store.record_answer, chosen, campaign.id, question_id, checked, who.actor, note=note)
+        try:
+            await run_in_threadpool(store.record_answer, chosen, campaign.id, question_id, checked, who.actor,
+                                    note=note)
+        except ValueError as exc:  # a closed campaign
+            raise HTTPException(409, str(exc)) from None
     framework, domain = str(form.get("framework", "")), str(form.get("domain", ""))
     return RedirectResponse(f"/prepare/campaigns/{campaign.id}?tenant={chosen}&framework={framework}&domain={domain}",
                             status_code=303)
@@ -162,6 +167,8 @@ async def telemetry(request: Request, campaign_id: PathId, who: Principal = Depe
     chosen = _tenant(request, who, str(form.get("tenant", "")))
     campaign = _campaign(request, chosen, campaign_id)
     require(who, "assess")
+    if campaign.closed is not None:
+        raise HTTPException(409, f"campaign {campaign.id} is closed: start a new one")
     context = request.app.state.context
 
     def run() -> None:
@@ -172,7 +179,10 @@ async def telemetry(request: Request, campaign_id: PathId, who: Principal = Depe
         finally:
             source.close()
         store_proposals(_store(request), catalog_for(context.data_dir), chosen, campaign, findings)
-    await run_in_threadpool(run)
+    try:
+        await run_in_threadpool(run)
+    except ValueError as exc:  # a closed campaign, or a site's evidence.yml that does not load
+        raise HTTPException(409, str(exc)) from None
     return RedirectResponse(f"/prepare/campaigns/{campaign.id}?tenant={chosen}#proposals", status_code=303)
 
 
@@ -274,15 +284,15 @@ def roadmap(request: Request, campaign_id: PathId, fmt: str, tenant: str = Query
     campaign = _campaign(request, chosen, campaign_id)
     if fmt not in ("csv", "pdf"):
         raise HTTPException(404, "roadmap.csv or roadmap.pdf")
-    catalog = catalog_for(request.app.state.context.data_dir)
-    export = exports.campaign_roadmap(_store(request), catalog, load_costs(), chosen, campaign)
     language = _lang(request, lang)
     name = f"hygie-roadmap-{chosen}-{campaign.id}-{language}.{fmt}"
-    if fmt == "csv":
-        body, media = to_csv(export.roadmap, language).encode("utf-8"), "text/csv"
-    else:
-        body, media = exports.roadmap_pdf(catalog, chosen, export, language), "application/pdf"
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    if fmt == "pdf":
+        return pdf_response(roadmap_pdf_bytes(request, chosen, campaign, language), name)
+    catalog = catalog_for(request.app.state.context.data_dir)
+    export = exports.campaign_roadmap(_store(request), catalog, site_costs(request.app.state.context.data_dir),
+                                      chosen, campaign)
+    return Response(to_csv(export.roadmap, language).encode("utf-8"), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def region_view(request: Request, who: Principal) -> tuple[dict[str, Any], list[tuple[float, tuple[str, str], int]]]:
@@ -316,16 +326,35 @@ def region(request: Request, who: Principal = Depends(principal)) -> Response:
     return render(request, "region.html", latest=latest, frameworks=frameworks, needs=needs, catalog=catalog)
 
 
-def board_for(request: Request, tenant: str, unit: Unit, count: int) -> Board:
-    """The KPI board of ``tenant`` now (rules' tags from the running service, assets monitored
-    from its event store)."""
+def enabled_rule_tags(request: Request, tenant: str) -> list[list[str]]:
+    """The tags of the running service's rules that ``tenant`` has not switched off."""
     context = request.app.state.context
     rules, _errors = context.rules()
+    switches = settings_for(context.engine, tenant)
+    return [list(r.tags) for r in rules if switches.enabled(r.rule_id, r.pack)]
+
+
+def site_settings(data_dir: Path) -> tuple[KpiDefinitions, EvidenceConfig]:
+    """The KPI definitions (with the site's ``threat_landscape.yml`` if any) and telemetry
+    queries (the site's ``evidence.yml``); a bad site file is a 409 naming it."""
+    try:
+        return (load_definitions(landscape=user_file(data_dir, "threat_landscape.yml")),
+                load_config(user_file(data_dir, "evidence.yml")))
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def board_for(request: Request, tenant: str, unit: Unit, count: int) -> Board:
+    """The KPI board of ``tenant`` now (tags of the rules enabled for it in the running service,
+    telemetry KPIs from its event store)."""
+    context = request.app.state.context
+    definitions, settings = site_settings(context.data_dir)
+    tags = enabled_rule_tags(request, tenant)
     telemetry = EventStoreTelemetry(context.data_dir / "events")
     try:
-        return build_board(_store(request), catalog_for(context.data_dir), load_definitions(), tenant,
-                           datetime.now(timezone.utc), count=count, unit=unit,
-                           rule_tags=[r.tags for r in rules], telemetry=telemetry)
+        return build_board(_store(request), catalog_for(context.data_dir), definitions, tenant,
+                           datetime.now(timezone.utc), count=count, unit=unit, rule_tags=tags,
+                           telemetry=telemetry, settings=settings)
     finally:
         telemetry.close()
 
@@ -367,13 +396,34 @@ def report_bytes(request: Request, tenant: str, month: str | None, lang: str) ->
     context = request.app.state.context
     try:
         since, until = month_span(month or None)
-        settings = load_config(user_file(context.data_dir, "evidence.yml"))
-        costs = load_costs(user_file(context.data_dir, "costs.yml"))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    rules, _errors = context.rules()
-    return exports.monthly_report(_store(request), catalog_for(context.data_dir), costs, load_definitions(), settings,
-                                  context.data_dir / "events", tenant, since, until, [r.tags for r in rules], lang)
+    definitions, settings = site_settings(context.data_dir)
+    costs = site_costs(context.data_dir)
+    return exports.monthly_report(_store(request), catalog_for(context.data_dir), costs, definitions, settings,
+                                  context.data_dir / "events", tenant, since, until,
+                                  enabled_rule_tags(request, tenant), lang)
+
+
+def site_costs(data_dir: Path) -> CostModel:
+    """The cost model with the site's ``costs.yml``; a bad site file is a 409 naming it."""
+    try:
+        return load_costs(user_file(data_dir, "costs.yml"))
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def roadmap_pdf_bytes(request: Request, tenant: str, campaign: Any, lang: str) -> bytes:
+    """The roadmap PDF of a campaign, as the console and the API serve it."""
+    catalog = catalog_for(request.app.state.context.data_dir)
+    export = exports.campaign_roadmap(_store(request), catalog, site_costs(request.app.state.context.data_dir),
+                                      tenant, campaign)
+    return exports.roadmap_pdf(catalog, tenant, export, lang)
+
+
+def pdf_response(body: bytes, name: str) -> Response:
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/prepare/report.pdf")
@@ -384,6 +434,15 @@ def report(request: Request, tenant: str = Query("", max_length=64), month: str 
     chosen = _tenant(request, who, tenant)
     language = _lang(request, lang)
     body = report_bytes(request, chosen, month, language)
-    name = f"hygie-report-{chosen}-{month or 'last-month'}-{language}.pdf"
-    return Response(body, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return pdf_response(body, f"hygie-report-{chosen}-{month or 'last-month'}-{language}.pdf")
+
+
+@router.post("/prepare/campaigns/{campaign_id:int}/close")
+async def close(request: Request, campaign_id: PathId, who: Principal = Depends(principal)) -> Response:
+    """Close a campaign: its answers and evidence are frozen, the next campaign compares with it."""
+    form = await request.form()
+    chosen = _tenant(request, who, str(form.get("tenant", "")))
+    campaign = _campaign(request, chosen, campaign_id)  # 404 before any role check
+    require(who, "assess")
+    await run_in_threadpool(_store(request).close_campaign, chosen, campaign.id, by=who.actor)
+    return RedirectResponse(f"/prepare/campaigns/{campaign.id}?tenant={chosen}", status_code=303)
