@@ -2,11 +2,11 @@
 records per value of some columns or fields (per host, per log source, per user, per job).
 
 ``EventStore.search`` returns events one by one, which is right for a person and wrong for
-"which of 5,000 hosts sent Sysmon events this week" over millions of events. This adapter runs
-one aggregate over the same Parquet files with DuckDB, read-only, the query compiled by the
-store's own ``compile_query`` so the search language is the same. It is the one place in Prepare
-that knows the store's columns (``host``, ``channel``, ``time``, ``received``, ``fields``...);
-it belongs in ``EventStore`` as an ``activity`` method once its owner takes it there."""
+"which of 5,000 hosts sent Sysmon events this week" over millions of events. This adapter writes
+one aggregate per question and has the store run it (``EventStore.aggregate``: the store lists
+the files and retries when compaction moves them), the query compiled by the store's own
+``compile_query`` so the search language is the same. It is the one place in Prepare that
+knows the store's columns (``host``, ``channel``, ``time``, ``received``, ``fields``...)."""
 
 from __future__ import annotations
 
@@ -17,17 +17,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-import duckdb
-
-from hygie.store.events import compile_query, layout
+from hygie.store.events import EventStore, compile_query
+from hygie.store.events.parquet_store import MOMENT as _MOMENT
+from hygie.store.events.parquet_store import READ as _READ
 from hygie.store.events.query import COLUMNS, naive_utc
 
-_READ = ("read_parquet(?, hive_partitioning=true, hive_types={'tenant': VARCHAR, 'day': DATE}, "
-         "union_by_name=true)")
-# as the store's own reads: the event's time unless absent or a day after its receipt
-_MOMENT = "CASE WHEN time IS NULL OR time > received + INTERVAL 1 DAY THEN received ELSE time END"
 _FIELD = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
-_RETRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +44,10 @@ class Telemetry(Protocol):
 class EventStoreTelemetry:
     def __init__(self, root: Path, memory_limit: str = "512MB") -> None:
         self.root = Path(root)
-        self._db = duckdb.connect(":memory:", config={"memory_limit": memory_limit,
-                                                      "autoinstall_known_extensions": False})
+        self._store = EventStore(self.root, read_only=True, memory_limit=memory_limit)
 
     def close(self) -> None:
-        self._db.close()
+        self._store.close()
 
     def activity(self, tenant: str, query: str, since: datetime, until: datetime,
                  by: Sequence[str]) -> dict[Key, Activity]:
@@ -122,24 +116,9 @@ class EventStoreTelemetry:
 
     def _rows(self, tenant: str, since: datetime, until: datetime, sql: str,
               params: Sequence[object]) -> list[tuple[Any, ...]]:
-        """``sql`` over the tenant's files of [since, until) (its first three parameters: the
-        files, since, until), listed again when a file is compacted or expired under us."""
-        start, end = naive_utc(since), naive_utc(until)
-        for attempt in range(_RETRIES + 1):
-            files = [str(f) for part in layout.partitions(self.root, [tenant], start.date(), end.date())
-                     for f in part.files]
-            if not files:
-                return []
-            try:
-                con = self._db.cursor()
-                try:
-                    return con.execute(sql, [files, start, end, *params]).fetchall()
-                finally:
-                    con.close()
-            except duckdb.IOException:
-                if attempt == _RETRIES:
-                    raise
-        return []
+        """``sql`` over the tenant's events of [since, until) (its first three parameters: the
+        files, since, until)."""
+        return self._store.aggregate([tenant], since, until, sql, [naive_utc(since), naive_utc(until), *params])
 
 
 def _key_expr(name: str) -> str:

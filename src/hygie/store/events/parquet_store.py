@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -54,7 +54,7 @@ log = logging.getLogger("hygie.store.events")
 COMPACT_TARGET = 64 * 1024 * 1024  # files this big are left alone by compaction
 COMPACT_FILES = 16  # today's partition is compacted once it has more small files than this
 FUTURE_SLACK = timedelta(days=1)  # event times further ahead of the receive time: wrong clock
-# (the same interval is written in _MOMENT)
+# (the same interval is written in MOMENT)
 READ_RETRIES = 5  # a file compacted or expired under a reader: list again, this many times
 _EPOCH = datetime(1970, 1, 1)
 _MAX_EVENT_YEAR = 9999
@@ -73,9 +73,9 @@ _ROWS_SQL = """SELECT
     unnest(?::BOOLEAN[]) AS raw_base64"""
 _COLUMNS = ("record_key, received, time, host, source, kind, event_id, channel, fields, raw, "
             "raw_base64")
-_READ = ("read_parquet(?, hive_partitioning=true, hive_types={'tenant': VARCHAR, 'day': DATE}, "
+READ = ("read_parquet(?, hive_partitioning=true, hive_types={'tenant': VARCHAR, 'day': DATE}, "
          "union_by_name=true)")
-_READ_NAMED = _READ.replace("union_by_name=true", "union_by_name=true, filename=true")
+READ_NAMED = READ.replace("union_by_name=true", "union_by_name=true, filename=true")
 # The columns of format 2 computed from the JSON of all fields, by the very function a search
 # of the JSON uses (so both give the same answers): on writing, and when compaction upgrades
 # the files of format 1.
@@ -92,7 +92,7 @@ def _with_field_columns(select: str) -> str:
 _WRITE_SQL = f"COPY ({_with_field_columns(_ROWS_SQL)}) TO ? (FORMAT parquet, COMPRESSION zstd)"
 # When an event happened, for --since/--until, the order and the day partition: its own time,
 # unless absent or more than FUTURE_SLACK after its receive time (a wrong clock).
-_MOMENT = "CASE WHEN time IS NULL OR time > received + INTERVAL 1 DAY THEN received ELSE time END"
+MOMENT = "CASE WHEN time IS NULL OR time > received + INTERVAL 1 DAY THEN received ELSE time END"
 
 
 @dataclass(slots=True)
@@ -168,7 +168,7 @@ class EventStore:
             moment = _event_time(event.time)
             received_us = int(round(event.received * 1_000_000))
             received = _EPOCH + timedelta(microseconds=received_us)
-            # as _MOMENT: a sender whose clock runs days ahead makes no partition of the future
+            # as MOMENT: a sender whose clock runs days ahead makes no partition of the future
             # (which retention would keep past everything else)
             trusted = moment is not None and moment <= received + FUTURE_SLACK
             day = moment.date() if moment is not None and trusted else received.date()
@@ -210,7 +210,7 @@ class EventStore:
         # rows are read with DuckDB's cheap top-N (no dedup over every match), copies dropped
         # here, and more rows read only in the rare case copies left fewer than ``limit``.
         sql = (f"SELECT tenant, {_COLUMNS} FROM {{source}} "
-               f"ORDER BY {_MOMENT} DESC, tenant, record_key LIMIT ?")
+               f"ORDER BY {MOMENT} DESC, tenant, record_key LIMIT ?")
         fetch = limit + 16
         while True:
             rows = self._read(sql, tenants, compiled, since, until, [fetch])
@@ -230,7 +230,7 @@ class EventStore:
         if limit <= 0:
             return [], self.count(tenants, query, since, until)
         fetch = limit + 16
-        sql = (f"WITH m AS MATERIALIZED (SELECT tenant, record_key, {_MOMENT} AS moment, filename "
+        sql = (f"WITH m AS MATERIALIZED (SELECT tenant, record_key, {MOMENT} AS moment, filename "
                "FROM {source}) "
                "SELECT NULL, NULL, NULL, (SELECT count(*) FROM (SELECT DISTINCT tenant, record_key FROM m)) "
                "UNION ALL SELECT * FROM (SELECT tenant, record_key, filename, NULL FROM m "
@@ -245,8 +245,8 @@ class EventStore:
         if len({(t, k) for t, k, _f in keys}) < limit and len(keys) == fetch:  # many copies: rare
             return self.search(tenants, query, since, until, limit), total
         holders = sorted({f for _t, _k, f in keys})
-        statement = (f"SELECT tenant, {_COLUMNS} FROM {_READ} WHERE record_key IN "
-                     f"({', '.join('?' for _ in keys)}) ORDER BY {_MOMENT} DESC, tenant, record_key")
+        statement = (f"SELECT tenant, {_COLUMNS} FROM {READ} WHERE record_key IN "
+                     f"({', '.join('?' for _ in keys)}) ORDER BY {MOMENT} DESC, tenant, record_key")
         wanted = {(t, k) for t, k, _f in keys}
         try:
             with self._cursor() as con:
@@ -273,20 +273,9 @@ class EventStore:
         first (``limit`` at most), each with the newest value of ``fields`` its events carried,
         and how many hosts there were in all. ``written_since`` (POSIX seconds): only files
         written since then, for a periodic reader that wants what is new (``intel.observed``)."""
-        sql = hosts.sql(fields, _MOMENT, _READ)
-        start, end = naive_utc(since), naive_utc(until)
-        for attempt in range(READ_RETRIES + 1):
-            files = [str(f) for p in layout.partitions(self.root, [tenant], start.date(), end.date())
-                     for f in p.files if written_since is None or _written(f) >= written_since]
-            if not files:
-                return [], 0
-            try:
-                with self._cursor() as con:
-                    return hosts.rows_to_hosts(con.execute(sql, [files, start, end, limit]).fetchall(), fields)
-            except duckdb.IOException:  # a file compacted or expired under us: list again
-                if attempt == READ_RETRIES:
-                    raise
-        return [], 0
+        rows = self.aggregate([tenant], since, until, hosts.sql(fields, MOMENT, READ),
+                              [naive_utc(since), naive_utc(until), limit], written_since)
+        return hosts.rows_to_hosts(rows, fields)
 
     def tenants(self) -> list[str]:
         """Tenants that have events on disk."""
@@ -320,32 +309,55 @@ class EventStore:
         where = [f"tenant IN ({', '.join('?' for _ in dirs)})"]
         params: list[Any] = [*dirs]
         if since is not None:
-            where.append(f"{_MOMENT} >= ?")
+            where.append(f"{MOMENT} >= ?")
             params.append(naive_utc(since))
         if until is not None:
-            where.append(f"{_MOMENT} < ?")
+            where.append(f"{MOMENT} < ?")
             params.append(naive_utc(until))
         first = naive_utc(since).date() if since else None
         last = naive_utc(until).date() if until else None
-        read = _READ_NAMED if named else _READ
-        for attempt in range(READ_RETRIES + 1):
-            files = [f for p in layout.partitions(self.root, wanted, first, last) for f in p.files]
+        read = READ_NAMED if named else READ
+
+        def run(files: list[Path]) -> list[tuple]:
             branches, values = [], []
             for query, group in zip(compiled, ([f for f in files if layout.has_field_columns(f)],
                                                [f for f in files if not layout.has_field_columns(f)])):
                 if group:
                     branches.append(f"SELECT * FROM {read} WHERE {' AND '.join([*where, query.where])}")
                     values += [[str(f) for f in group], *params, *query.params]
-            if not branches:
-                return []
             statement = sql.replace("{source}", "(" + " UNION ALL BY NAME ".join(branches) + ")")
+            with self._cursor() as con:
+                return con.execute(statement, [*values, *tail]).fetchall()
+        return self._over_files(wanted, first, last, run)
+
+    def aggregate(self, tenants: Sequence[str], since: datetime, until: datetime, sql: str,
+                  params: Sequence[Any] = (), written_since: float | None = None) -> list[tuple]:
+        """``sql``, written by the caller with ``READ`` and ``MOMENT``, over the files of
+        ``tenants`` whose days may hold [since, until): its first parameter is the list of
+        files, then ``params``. For the aggregates of other stages (KPIs, observed assets):
+        the store keeps the listing, the footer cache and the retries. ``written_since``
+        (POSIX seconds): only the files written since then."""
+        def run(files: list[Path]) -> list[tuple]:
+            with self._cursor() as con:
+                return con.execute(sql, [[str(f) for f in files], *params]).fetchall()
+        return self._over_files(sorted(set(tenants)), naive_utc(since).date(), naive_utc(until).date(), run,
+                                written_since)
+
+    def _over_files(self, tenants: list[str], first: date | None, last: date | None,
+                    run: Callable[[list[Path]], list[tuple]], written_since: float | None = None) -> list[tuple]:
+        """``run`` over the files of ``tenants`` and days [first, last], listed again when one is
+        compacted or expired under it (up to ``READ_RETRIES`` times); no file: no rows."""
+        for attempt in range(READ_RETRIES + 1):
+            files = [f for p in layout.partitions(self.root, tenants, first, last) for f in p.files
+                     if written_since is None or _written(f) >= written_since]
+            if not files:
+                return []
             try:
-                with self._cursor() as con:
-                    return con.execute(statement, [*values, *tail]).fetchall()
+                return run(files)
             except duckdb.IOException:
                 if attempt == READ_RETRIES:
                     raise
-                log.debug("a file went away during a search (compaction, retention): again")
+                log.debug("a file went away during a read (compaction, retention): again")
         return []
 
     # -- maintenance ---------------------------------------------------------------------------
@@ -389,7 +401,7 @@ class EventStore:
                 rows_in = con.execute(f"SELECT count(*) FROM {rows}", names).fetchall()[0][0]
                 rows_out = con.execute(
                     f"COPY (SELECT * FROM {rows} QUALIFY row_number() OVER "
-                    f"(PARTITION BY record_key ORDER BY received) = 1 ORDER BY {_MOMENT}) "
+                    f"(PARTITION BY record_key ORDER BY received) = 1 ORDER BY {MOMENT}) "
                     "TO ? (FORMAT parquet, COMPRESSION zstd)", [*names, str(temp)]).fetchall()[0][0]
             self._publish(temp, part.path / layout.new_part_name("merged"))
         finally:
