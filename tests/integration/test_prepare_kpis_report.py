@@ -209,3 +209,29 @@ def test_roadmap_pdf_has_radar_and_evidence(world) -> None:
     for word in ("Radar of scores by domain", "this campaign", "previous campaign", "Evidence attached",
                  "board-minutes.pdf", "https://intranet.example/ad-audit", "care.ad.1"):
         assert word in text, word
+
+
+def test_the_service_writes_last_months_report_of_each_hospital_once(world) -> None:
+    """``prepare.monthly``: when a month is over, one PDF per hospital and language in the data
+    folder; a second pass writes nothing; one hospital's failure does not stop the others."""
+    from hygie.prepare.monthly import MonthlyReports, report_path
+
+    engine, tmp_path = world
+    asked: list[str] = []
+
+    def tags(tenant: str) -> list[list[str]]:
+        asked.append(tenant)
+        if tenant == "chu-b":
+            raise RuntimeError("chu-b's rules could not be read")
+        return [["attack.impact", "attack.t1486"]]
+
+    job = MonthlyReports(engine, tmp_path, tags, langs=("fr",))
+    december = datetime(2026, 12, 2, 3, 0, tzinfo=timezone.utc)
+    assert job.run(december) == 1  # chu-a; chu-b failed and is logged
+    path = report_path(tmp_path, "chu-a", datetime(2026, 11, 1, tzinfo=timezone.utc), "fr")
+    assert path.name == "2026-11-fr.pdf" and path.parent.name == "chu-a"
+    text = _pdf_text(path.read_bytes(), tmp_path)
+    assert "Rapport mensuel" in text and "Ransomware on PACS" in text and "secret of chu-b" not in text
+    assert not report_path(tmp_path, "chu-b", datetime(2026, 11, 1, tzinfo=timezone.utc), "fr").exists()
+    assert job.run(december) == 0 and asked.count("chu-a") == 1  # written once
+    assert not list(path.parent.glob(".*.tmp"))  # no half-written file left

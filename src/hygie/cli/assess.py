@@ -21,7 +21,7 @@ from hygie.prepare import exports
 from hygie.prepare.assessment import assess, import_answers, previous_assessment, store_proposals
 from hygie.prepare.evidence import load_config, run_checks
 from hygie.prepare.kpis import load_definitions
-from hygie.prepare.loader import Catalog, framework_dirs, load_catalog
+from hygie.prepare.loader import Catalog, framework_dirs, load_catalog, site_file
 from hygie.prepare.roadmap import load_costs, to_csv
 from hygie.prepare.scoring import check_value, compare
 from hygie.prepare.telemetry import EventStoreTelemetry
@@ -231,7 +231,7 @@ def evidence(tenant: str, campaign: Optional[int] = CAMPAIGN,  # noqa: UP007
     _, prepare, base = _stores(data_dir, database)
     try:
         chosen = prepare.campaign(tenant, campaign)
-        settings = load_config(config or _user_file(base, "evidence.yml"))
+        settings = load_config(config or site_file(base, "evidence.yml"))
         inventory = hosts.read_text(encoding="utf-8").split() if hosts else None
     except (ValueError, NotFound, OSError) as exc:
         raise _fail(str(exc).strip('"'), 2) from None
@@ -337,7 +337,7 @@ def roadmap_cmd(tenant: str, output_format: Format = typer.Option(Format.pdf, "-
     _, prepare, base = _stores(data_dir, database)
     try:
         chosen = prepare.campaign(tenant, campaign)
-        model = load_costs(costs or _user_file(base, "costs.yml"))
+        model = load_costs(costs or site_file(base, "costs.yml"))
         begin = date.fromisoformat(start_date) if start_date else None
     except (ValueError, NotFound) as exc:
         raise _fail(str(exc).strip('"'), 2) from None
@@ -370,9 +370,9 @@ def report(tenant: str, output: Path = typer.Option(..., "--output", "-o"),
     catalog = _catalog(extra, data_dir)
     _, prepare, base = _stores(data_dir, database)
     try:
-        model = load_costs(_user_file(base, "costs.yml"))
-        settings = load_config(_user_file(base, "evidence.yml"))
-        definitions = load_definitions(landscape=_user_file(base, "threat_landscape.yml"))
+        model = load_costs(site_file(base, "costs.yml"))
+        settings = load_config(site_file(base, "evidence.yml"))
+        definitions = load_definitions(landscape=site_file(base, "threat_landscape.yml"))
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     with console.status("Loading rules and reading telemetry..."):
@@ -385,9 +385,6 @@ def report(tenant: str, output: Path = typer.Option(..., "--output", "-o"),
     console.print(f"report for {tenant}, {since:%Y-%m} -> {output}")
 
 
-def _user_file(base: Path, name: str) -> Path | None:
-    path = base / name
-    return path if path.is_file() else None
 
 
 @app.command("close")

@@ -23,6 +23,7 @@ from hygie.detect.engine import Engine
 from hygie.detect.rulesets import rule_folders
 from hygie.pipeline.collectors import CollectorSpecError, SyslogSpec, TlsFiles, WatchSpec
 from hygie.pipeline.service import RELOAD_STATUS, Service, ServiceConfig
+from hygie.prepare.monthly import MonthlyReports
 from hygie.respond.actions import Toolkit
 from hygie.respond.playbooks.loader import load_library
 from hygie.respond.policy import TriggerWatcher
@@ -30,6 +31,7 @@ from hygie.respond.secrets import SecretStore, load_key
 from hygie.respond.settings import load_settings
 from hygie.store.state.access import AccessStore, generate_password
 from hygie.store.state.db import open_database, sqlite_dsn
+from hygie.store.state.rule_settings import settings_for
 from hygie.store.state.store import StateStore
 from hygie.web.oidc import OidcConfig
 from hygie.web.service_console import console_for
@@ -156,6 +158,7 @@ def serve(
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
     service.periodic.append(_trigger_watcher(service).check)
+    service.periodic.append(_monthly_reports(service).run_due)
     try:
         asyncio.run(_run(service, demo, exit_after_demo))
     except CollectorSpecError as exc:
@@ -203,6 +206,15 @@ async def _serve(service: Service, started: asyncio.Event, demo: bool,
         if exit_after_demo:
             service.stop()
     await runner
+
+
+def _monthly_reports(service: Service) -> MonthlyReports:
+    """Last month's management report of every hospital, written once the month is over."""
+    def rule_tags(tenant: str) -> list[list[str]]:
+        switches = settings_for(service.state.engine, tenant)
+        return [list(s.rule.tags) for s in service.stage.engine.statuses
+                if s.active and switches.enabled(s.rule.rule_id, s.rule.pack)]
+    return MonthlyReports(service.state.engine, service.config.data_dir, rule_tags)
 
 
 def _trigger_watcher(service: Service) -> TriggerWatcher:

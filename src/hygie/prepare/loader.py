@@ -52,6 +52,13 @@ class Catalog:
         return self.frameworks[self.questions[question_id][0]]
 
 
+def site_file(data_dir: Path, name: str) -> Path | None:
+    """A site's own data file (``evidence.yml``, ``costs.yml``, ``threat_landscape.yml``) in the
+    data folder, replacing the shipped one's keys; None when the site has none."""
+    path = data_dir / name
+    return path if path.is_file() else None
+
+
 def framework_dirs(extra: Sequence[Path] = (), data_dir: Path | None = None) -> list[Path]:
     """Shipped frameworks, then ``$HYGIE_DATA_DIR/frameworks`` (or ``data_dir``'s), then the
     folders given: a later file with the same framework id replaces an earlier one."""

@@ -48,6 +48,7 @@ from hygie.web.api.prepare_schemas import (
     StatOut,
     TechniqueOut,
 )
+from hygie.prepare.loader import site_file
 from hygie.web.api.schemas import ERROR_RESPONSES, Created, PathId
 from hygie.web.security import check_tenant, principal, require, visible_tenants
 from hygie.web.views.prepare_pages import (
@@ -59,7 +60,6 @@ from hygie.web.views.prepare_pages import (
     region_view,
     report_bytes,
     roadmap_pdf_bytes,
-    user_file,
 )
 
 router = APIRouter(tags=["prepare"], responses=ERROR_RESPONSES)
@@ -198,7 +198,7 @@ async def telemetry(request: Request, campaign_id: PathId, who: Principal = Depe
     def run() -> list[Any]:
         source = EventStoreTelemetry(context.data_dir / "events")
         try:
-            findings = run_checks(source, campaign.tenant_id, load_config(user_file(context.data_dir, "evidence.yml")),
+            findings = run_checks(source, campaign.tenant_id, load_config(site_file(context.data_dir, "evidence.yml")),
                                   assets=asset_data(context.engine, campaign.tenant_id))
         finally:
             source.close()
@@ -278,7 +278,7 @@ def _roadmap(request: Request, who: Principal, campaign_id: int) -> Any:
     campaign = _find(request, who, "campaign", campaign_id)
     context = request.app.state.context
     try:
-        costs = load_costs(user_file(context.data_dir, "costs.yml"))
+        costs = load_costs(site_file(context.data_dir, "costs.yml"))
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
     return exports.campaign_roadmap(_store(request), catalog_for(context.data_dir), costs, campaign.tenant_id, campaign)

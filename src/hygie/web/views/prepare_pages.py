@@ -23,7 +23,7 @@ from hygie.prepare.board import Board, build_board
 from hygie.prepare.charts import trend_svg
 from hygie.prepare.evidence import EvidenceConfig, load_config, run_checks
 from hygie.prepare.kpis import KpiDefinitions, format_duration, load_definitions
-from hygie.prepare.loader import Catalog, framework_dirs, load_catalog
+from hygie.prepare.loader import Catalog, framework_dirs, load_catalog, site_file
 from hygie.prepare.roadmap import CostModel, load_costs, to_csv
 from hygie.prepare.scoring import check_value
 from hygie.prepare.telemetry import EventStoreTelemetry
@@ -174,7 +174,7 @@ async def telemetry(request: Request, campaign_id: PathId, who: Principal = Depe
     def run() -> None:
         source = EventStoreTelemetry(context.data_dir / "events")
         try:
-            findings = run_checks(source, chosen, load_config(user_file(context.data_dir, "evidence.yml")),
+            findings = run_checks(source, chosen, load_config(site_file(context.data_dir, "evidence.yml")),
                                   assets=asset_data(context.engine, chosen))
         finally:
             source.close()
@@ -338,8 +338,8 @@ def site_settings(data_dir: Path) -> tuple[KpiDefinitions, EvidenceConfig]:
     """The KPI definitions (with the site's ``threat_landscape.yml`` if any) and telemetry
     queries (the site's ``evidence.yml``); a bad site file is a 409 naming it."""
     try:
-        return (load_definitions(landscape=user_file(data_dir, "threat_landscape.yml")),
-                load_config(user_file(data_dir, "evidence.yml")))
+        return (load_definitions(landscape=site_file(data_dir, "threat_landscape.yml")),
+                load_config(site_file(data_dir, "evidence.yml")))
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
 
@@ -385,12 +385,6 @@ def kpis(request: Request, tenant: str = Query("", max_length=64), period: Unit 
                   fmt=format_duration, value=series_value)
 
 
-def user_file(data_dir: Path, name: str) -> Path | None:
-    """A site's own ``evidence.yml`` or ``costs.yml`` in the data folder, as ``hygie assess`` reads."""
-    path = data_dir / name
-    return path if path.is_file() else None
-
-
 def report_bytes(request: Request, tenant: str, month: str | None, lang: str) -> bytes:
     """The monthly report PDF of ``tenant`` (422 on a malformed month)."""
     context = request.app.state.context
@@ -408,7 +402,7 @@ def report_bytes(request: Request, tenant: str, month: str | None, lang: str) ->
 def site_costs(data_dir: Path) -> CostModel:
     """The cost model with the site's ``costs.yml``; a bad site file is a 409 naming it."""
     try:
-        return load_costs(user_file(data_dir, "costs.yml"))
+        return load_costs(site_file(data_dir, "costs.yml"))
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
 
