@@ -44,7 +44,11 @@ _HEXCHARS = frozenset("0123456789abcdefABCDEF")
 _IP_CHARS = frozenset("0123456789abcdefABCDEF.:[]%")
 _URL_IN_TEXT = re.compile(r"(?i)\b(?:https?|ftp)://[^\s\"'<>|`]+")
 _HASH_ALGS = {"md5", "sha1", "sha256", "imphash", "sha384", "sha512"}
-Rows = int | tuple[int, ...]
+# A table's value: the row of the one indicator with that key, or for the rare keys of several
+# indicators -(i + 1), ``i`` indexing ``Snapshot.multi``. Only ints: a dict holding nothing but
+# ints and strings is not tracked by Python's cyclic garbage collector, so a million
+# indicators add nothing to the collector's full passes (tuples in the tables did).
+Rows = int
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +80,15 @@ class Hit:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-def _add(table: dict[Any, Rows], key: Any, row: int) -> None:
+def _add(table: dict[Any, Rows], key: Any, row: int, multi: list[tuple[int, ...]]) -> None:
     old = table.get(key)
-    table[key] = row if old is None else (old, row) if isinstance(old, int) else old + (row,)
+    if old is None:
+        table[key] = row
+    elif old >= 0:
+        multi.append((old, row))
+        table[key] = -len(multi)
+    else:
+        multi[-old - 1] += (row,)
 
 
 class Snapshot:
@@ -92,7 +102,8 @@ class Snapshot:
         self.ids, self.tenant = array("q"), array("i")
         self.kind, self.confidence, self.tlp = array("b"), array("b"), array("b")
         self.feed, self.expires = array("q"), array("d")
-        self.values: list[str] = []
+        values: list[str] = []
+        self.multi: list[tuple[int, ...]] = []  # rows of keys shared by several indicators
         self.v4: dict[int, dict[int, Rows]] = {}
         self.v6: dict[int, dict[int, Rows]] = {}
         self.domains: dict[str, Rows] = {}
@@ -116,11 +127,12 @@ class Snapshot:
             self.tlp.append(TLPS.index(ind.tlp) if ind.tlp in TLPS else 0)
             self.feed.append(ind.feed_id)
             self.expires.append(ind.expires.timestamp() if ind.expires else float("inf"))
-            self.values.append(ind.value)
+            values.append(ind.value)
         # (table, mask) per prefix length present, longest first: an address is masked once each
         self.v4_masks = [(self.v4[bits], _mask(bits, 32)) for bits in sorted(self.v4, reverse=True)]
         self.v6_masks = [(self.v6[bits], _mask(bits, 128)) for bits in sorted(self.v6, reverse=True)]
-        self.negative: set[Any] = set()  # event values known to hit nothing
+        self.values = tuple(values)  # a tuple of strings: untracked by the collector
+        self.negative: dict[Any, None] = {}  # event values known to hit nothing (a dict: untracked)
         self.is_negative = self.negative.__contains__
         self.positive: dict[Any, tuple[int, ...]] = {}  # values that hit, with their rows
         self.size = len(self.ids)
@@ -129,22 +141,22 @@ class Snapshot:
     def _index(self, ind: Any, row: int) -> None:
         kind, value = ind.type, ind.value
         if kind == "ipv4":
-            _add(self.v4.setdefault(32, {}), int.from_bytes(socket.inet_pton(socket.AF_INET, value)), row)
+            _add(self.v4.setdefault(32, {}), int.from_bytes(socket.inet_pton(socket.AF_INET, value)), row, self.multi)
         elif kind == "ipv6":
-            _add(self.v6.setdefault(128, {}), int.from_bytes(socket.inet_pton(socket.AF_INET6, value)), row)
+            _add(self.v6.setdefault(128, {}), int.from_bytes(socket.inet_pton(socket.AF_INET6, value)), row, self.multi)
         elif kind == "cidr":
             address, _, length = value.partition("/")
             bits = int(length)
             if ":" in address:
                 net = int.from_bytes(socket.inet_pton(socket.AF_INET6, address))
-                _add(self.v6.setdefault(bits, {}), net & _mask(bits, 128), row)
+                _add(self.v6.setdefault(bits, {}), net & _mask(bits, 128), row, self.multi)
             else:
                 net = int.from_bytes(socket.inet_pton(socket.AF_INET, address))
-                _add(self.v4.setdefault(bits, {}), net & _mask(bits, 32), row)
+                _add(self.v4.setdefault(bits, {}), net & _mask(bits, 32), row, self.multi)
         elif kind == "domain":
-            _add(self.domains, value, row)
+            _add(self.domains, value, row, self.multi)
         elif kind in TYPES:
-            _add(self.exact, value, row)
+            _add(self.exact, value, row, self.multi)
         else:
             raise ValueError(kind)
 
@@ -158,7 +170,7 @@ class Snapshot:
         if rows:
             self.positive[value] = rows
         else:
-            self.negative.add(value)
+            self.negative[value] = None
         return rows
 
     def clear_cache(self) -> None:
@@ -195,10 +207,10 @@ class Snapshot:
             return ()
         out: list[int] = []
         for rows in found:
-            if isinstance(rows, int):
+            if rows >= 0:
                 out.append(rows)
             else:
-                out.extend(rows)
+                out.extend(self.multi[-rows - 1])
         return tuple(dict.fromkeys(out))
 
     @staticmethod
@@ -378,7 +390,7 @@ class IntelMatcher:
                 if rows:
                     found[value] = rows
             else:  # numbers, booleans, None: no indicator, and the next pass is in C
-                snap.negative.add(value)
+                snap.negative[value] = None
         if not found:
             return []
         hits: dict[int, Hit] | None = None
