@@ -125,14 +125,21 @@ def _lang(request: Request, lang: str) -> str:
     return lang if lang in ("fr", "en") else language_of(request)
 
 
-@router.post("/prepare/campaigns/{campaign_id:int}/answers")
-async def answer(request: Request, campaign_id: PathId, who: Principal = Depends(principal)) -> Response:
-    """Record each answer of the wizard's page that changed (answers are history: never
-    overwritten, the latest counts)."""
+async def _campaign_form(request: Request, who: Principal, campaign_id: int):  # type: ignore[no-untyped-def]
+    """A form posted to one of the caller's campaigns: (form, tenant, campaign); another
+    hospital's campaign is a 404 before the role is checked (``assess``)."""
     form = await request.form()
     chosen = _tenant(request, who, str(form.get("tenant", "")))
     campaign = _campaign(request, chosen, campaign_id)
     require(who, "assess")
+    return form, chosen, campaign
+
+
+@router.post("/prepare/campaigns/{campaign_id:int}/answers")
+async def answer(request: Request, campaign_id: PathId, who: Principal = Depends(principal)) -> Response:
+    """Record each answer of the wizard's page that changed (answers are history: never
+    overwritten, the latest counts)."""
+    form, chosen, campaign = await _campaign_form(request, who, campaign_id)
     catalog = catalog_for(request.app.state.context.data_dir)
     store = _store(request)
     known = store.latest_answers(chosen, campaign.id)
@@ -163,10 +170,7 @@ async def answer(request: Request, campaign_id: PathId, who: Principal = Depends
 @router.post("/prepare/campaigns/{campaign_id:int}/telemetry")
 async def telemetry(request: Request, campaign_id: PathId, who: Principal = Depends(principal)) -> Response:
     """Run the telemetry checks over the event store; their answers wait for a person."""
-    form = await request.form()
-    chosen = _tenant(request, who, str(form.get("tenant", "")))
-    campaign = _campaign(request, chosen, campaign_id)
-    require(who, "assess")
+    form, chosen, campaign = await _campaign_form(request, who, campaign_id)
     if campaign.closed is not None:
         raise HTTPException(409, f"campaign {campaign.id} is closed: start a new one")
     context = request.app.state.context
@@ -209,10 +213,7 @@ async def decide(request: Request, proposal_id: PathId, who: Principal = Depends
 @router.post("/prepare/campaigns/{campaign_id:int}/evidence")
 async def add_evidence(request: Request, campaign_id: PathId, who: Principal = Depends(principal)) -> Response:
     """Attach a file (size-limited, kept by content hash), an http(s) link or a note to a question."""
-    form = await request.form()
-    chosen = _tenant(request, who, str(form.get("tenant", "")))
-    campaign = _campaign(request, chosen, campaign_id)
-    require(who, "assess")
+    form, chosen, campaign = await _campaign_form(request, who, campaign_id)
     question = str(form.get("question", ""))
     if question not in catalog_questions(request, campaign):
         raise HTTPException(422, "choose a question of this campaign")
@@ -434,9 +435,6 @@ def report(request: Request, tenant: str = Query("", max_length=64), month: str 
 @router.post("/prepare/campaigns/{campaign_id:int}/close")
 async def close(request: Request, campaign_id: PathId, who: Principal = Depends(principal)) -> Response:
     """Close a campaign: its answers and evidence are frozen, the next campaign compares with it."""
-    form = await request.form()
-    chosen = _tenant(request, who, str(form.get("tenant", "")))
-    campaign = _campaign(request, chosen, campaign_id)  # 404 before any role check
-    require(who, "assess")
+    form, chosen, campaign = await _campaign_form(request, who, campaign_id)
     await run_in_threadpool(_store(request).close_campaign, chosen, campaign.id, by=who.actor)
     return RedirectResponse(f"/prepare/campaigns/{campaign.id}?tenant={chosen}", status_code=303)
