@@ -32,7 +32,7 @@ from typing import Any
 from hygie.core.alert import Alert
 from hygie.core.event import Event
 from hygie.intel.indicators import IndicatorError, normalise_url
-from hygie.store.state.intel_store import NewSighting
+from hygie.store.state.intel_store import ActiveIndicator, NewSighting
 
 log = logging.getLogger("hygie.intel")
 
@@ -51,18 +51,9 @@ _HASH_ALGS = {"md5", "sha1", "sha256", "imphash", "sha384", "sha512"}
 Rows = int
 
 
-@dataclass(frozen=True, slots=True)
-class IndicatorRow:
-    """What the snapshot is built from (``intel_store.ActiveIndicator`` has this shape)."""
-
-    id: int
-    tenant_id: str | None
-    type: str
-    value: str
-    confidence: int
-    tlp: str
-    expires: datetime | None
-    feed_id: int
+# What the snapshot is built from: the store's active indicators (the name tests and
+# benchmarks build rows with).
+IndicatorRow = ActiveIndicator
 
 
 @dataclass(slots=True)
