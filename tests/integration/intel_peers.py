@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from tests.integration.http_json import send_json
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "intel"
 TAXII_USER, TAXII_PASSWORD = "hygie", "taxii-test-password"
@@ -176,12 +177,7 @@ def fake_misp() -> Iterator[tuple[str, FakeMisp]]:
                 status, answer = 403, {"name": "Authentication failed.", "message": "Authentication failed."}
             else:
                 status, answer = misp.answer(method, self.path, body)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, answer)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             self._reply("GET")

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from tests.integration.http_json import send_json
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
 SCHEMAS = Path("/etc/ldap/schema")
@@ -81,12 +82,7 @@ class HttpRecorder:
                 if recorder.delay:
                     time.sleep(recorder.delay)
                 status, answer = recorder.answer(request)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, answer)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
