@@ -97,7 +97,10 @@ BODIES = {
     ("POST", "/api/v1/intel/indicators/{indicator_id:int}/expire"): {},
     ("POST", "/api/v1/intel/feeds"): {"tenant": "FOREIGN_TENANT", "name": "x", "kind": "text",
                                       "location": "http://127.0.0.1:9/x.txt"},
-    ("PATCH", "/api/v1/intel/feeds/{feed_id:int}"): {"enabled": False},
+    ("PATCH", "/api/v1/intel/feeds/{feed_id:int}"): {"enabled": False, "name": "x"},
+    ("POST", "/intel/feeds/{feed_id:int}/edit"): {"name": "x", "location": "http://127.0.0.1:9/x.txt"},
+    ("POST", "/intel/assets/import"): {"tenant": "FOREIGN_TENANT"},
+    ("POST", "/api/v1/intel/assets/import"): "FILE",
     ("POST", "/api/v1/intel/feeds/{feed_id:int}/refresh"): {},
     ("DELETE", "/api/v1/intel/feeds/{feed_id:int}"): {},
     ("POST", "/responses/policy"): {"tenant": "FOREIGN_TENANT", "action": "auto", "name": "email.send",
@@ -125,6 +128,8 @@ LIST_ROUTES_WITH_TENANT = {"/api/v1/alerts", "/api/v1/cases", "/api/v1/overview"
                            "/rules", "/prepare", "/kpis", "/prepare/report.pdf", "/api/v1/prepare/campaigns", "/api/v1/prepare/kpis", "/api/v1/prepare/report.pdf", "/responses/policy", "/api/v1/intel/indicators",
                            "/api/v1/intel/feeds", "/api/v1/intel/sightings", "/api/v1/intel/warnings",
                            "/intel/assets", "/api/v1/intel/assets", "/api/v1/intel/early-warnings"}
+# a route whose tenant is a query parameter, not in its body
+QUERIES = {("POST", "/api/v1/intel/assets/import"): {"tenant": "FOREIGN_TENANT"}}
 # no object of another tenant in play: a role that may not is refused (only admins create users)
 ROLE_REFUSED = {("POST", "/api/v1/users"), ("POST", "/admin/users")}
 STREAMS = {"/api/v1/alerts/stream"}  # endless: read in test_the_live_stream_is_scoped
@@ -238,6 +243,9 @@ def test_foreign_objects_are_not_found_on_any_route(world, username: str) -> Non
             for name in params:
                 url = re.sub(r"{" + name + r"(?::\w+)?}", str(foreign[name]), url)
             kwargs = {"headers": {"X-CSRF-Token": csrf}}
+            if (method, template) in QUERIES:
+                kwargs["params"] = {k: foreign_tenant if v == "FOREIGN_TENANT" else v
+                                    for k, v in QUERIES[(method, template)].items()}
             if body == "FILE":
                 kwargs["files"] = {"file": ("x.txt", b"x", "text/plain")}
             elif body is not None:

@@ -30,23 +30,54 @@ def parse_cpe(name: str) -> dict[str, str]:
             for attribute, value in zip(("part", "vendor", "product", "version"), parsed.values)}
 
 
+class HeaderError(ValueError):
+    """The first line names no ``host`` column: nothing in the file can be read as an asset."""
+
+
 def read_csv(location: str) -> tuple[list[dict[str, Any]], list[Problem]]:
-    text = fetch.read(location).decode("utf-8-sig", "replace")
-    rows = list(csv.reader(io.StringIO(text)))
+    """The assets of a file or URL, and the rows skipped (a bad header is one problem, line 1)."""
+    try:
+        return parse_csv(fetch.read(location), location)
+    except HeaderError as exc:
+        return [], [Problem(f"{location}:1", str(exc))]
+
+
+def parse_csv(data: bytes, name: str) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """The assets of CSV bytes (the CLI's file, the console's upload) and the rows refused, as
+    ``name:line``; ``HeaderError`` when the header has no ``host``. UTF-8 (with or without BOM),
+    else Windows-1252 (a spreadsheet's export); ``;`` separates when the header has no comma."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", "replace")
+    first = text.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text), delimiter=";" if ";" in first and "," not in first else ",")
+    try:
+        header = [c.strip().lower() for c in next(reader, [])]
+    except csv.Error as exc:
+        raise HeaderError(f"the header is not CSV ({exc})") from None
+    if "host" not in header:
+        raise HeaderError("the header must name a 'host' column")
     problems: list[Problem] = []
-    if not rows or "host" not in [c.strip().lower() for c in rows[0]]:
-        return [], [Problem(f"{location}:1", "the header must name a 'host' column")]
-    header = [c.strip().lower() for c in rows[0]]
     assets = []
-    for number, row in enumerate(rows[1:], 2):
+    end = reader.line_num
+    while True:
+        start = end + 1  # a row's first line (a quoted cell may hold line breaks)
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:  # a cell over the csv module's size limit: the rest is not read
+            problems.append(Problem(f"{name}:{start}", f"unreadable from here on ({exc})"))
+            break
+        if row is None:
+            break
+        end = reader.line_num
         if not any(c.strip() for c in row):
             continue
-        where = f"{location}:{number}"
         cells = dict(zip(header, (c.replace("\x00", "").strip() for c in row)))
         try:
             assets.append(_asset(cells))
         except ValueError as exc:
-            problems.append(Problem(where, str(exc)))
+            problems.append(Problem(f"{name}:{start}", str(exc)))
     return assets, problems
 
 

@@ -63,15 +63,15 @@ def indicator(value: str, kind: str | None = None, tlp: str = "clear", confidenc
 
 def feed(name: str, kind: str, location: str, schedule_minutes: int | None, tlp: str | None,
          confidence: int | None, expire_days: int | None, user: str = "",
-         credential: str = "") -> dict[str, Any]:
+         credential: str = "", location_kept: bool = False, credential_kept: bool = False) -> dict[str, Any]:
     """The feed's options (no credential in them: it is stored apart, encrypted); raises
-    ``InputError``."""
+    ``InputError``. An edit says what it leaves as stored: its location (a path set with the
+    CLI on the server stays valid) and its credential (a MISP instance keeps its key)."""
     if not name.strip() or len(name) > 200:
         raise InputError("name: 1 to 200 characters")
     if kind not in FEED_KINDS:
         raise InputError(f"kind: one of {', '.join(FEED_KINDS)}")
-    parts = urlsplit(location.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(location) > 2000:
+    if not location_kept and not _web_url(location):
         raise InputError("location: an http:// or https:// URL (files are added with 'hygie intel' "
                          "on the server)")
     if schedule_minutes is not None and not 1 <= schedule_minutes <= MAX_SCHEDULE_MINUTES:
@@ -90,7 +90,7 @@ def feed(name: str, kind: str, location: str, schedule_minutes: int | None, tlp:
             raise InputError("expire_days: from 1 to 3650")
         options["expire_days"] = expire_days
     if kind in CREDENTIAL_KINDS:
-        if kind == "misp" and not credential:
+        if kind == "misp" and not (credential or credential_kept):
             raise InputError("credential: a MISP instance needs its API key")
         if user:
             options["user"] = user[:200]
@@ -99,3 +99,11 @@ def feed(name: str, kind: str, location: str, schedule_minutes: int | None, tlp:
     if len(credential) > 4000:
         raise InputError("credential: at most 4000 characters")
     return options
+
+
+def _web_url(location: str) -> bool:
+    try:
+        parts = urlsplit(location.strip())
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and len(location) <= 2000
+    except ValueError:  # a bracketed host that is no IPv6 address, a bad port
+        return False

@@ -30,12 +30,13 @@ class AssetStoreError(ValueError):
     """A change the principal may not make."""
 
 
-def upsert_assets(engine: Engine, tenants: Tenants, tenant_id: str,
-                  assets: Sequence[dict[str, Any]]) -> tuple[int, int]:
+def upsert_assets(engine: Engine, tenants: Tenants, tenant_id: str, assets: Sequence[dict[str, Any]],
+                  actor: str | None = None, audited: dict[str, Any] | None = None) -> tuple[int, int]:
     """Add or update assets by (host, vendor, product); returns (added, updated). A row that
     names a host the pipeline observed (``host_key``: ``PACS01`` is ``pacs01.chu-a.local``)
     takes that observed asset over (its source becomes csv; what the row leaves empty of
-    address, vendor, product and version stays as observed)."""
+    address, vendor, product and version stays as observed). ``actor``: a person's import,
+    audited with the counts, the hosts and ``audited`` (the file, the rows refused)."""
     if not visible(tenant_id, tenants):
         raise AssetStoreError(f"tenant {tenant_id!r} is not yours")
     added = updated = 0
@@ -43,11 +44,17 @@ def upsert_assets(engine: Engine, tenants: Tenants, tenant_id: str,
     with Session(engine) as session, session.begin():
         rows = list(session.scalars(select(IntelAsset).where(IntelAsset.tenant_id == tenant_id)))
         existing = {(a.host, a.vendor, a.product): a for a in rows}
+        observed: dict[str, list[IntelAsset]] = {}  # by host_key: a large file stays linear
+        for row in rows:
+            if row.source == "observed":
+                observed.setdefault(host_key(row.host), []).append(row)
         for asset in assets:
             key = (asset["host"], asset.get("vendor", ""), asset.get("product", ""))
             row = existing.get(key)
             kept: set[str] = set()
-            if row is None and (row := _observed_match(rows, existing, key)) is not None:
+            candidates = observed.get(host_key(key[0]), []) if row is None else []
+            if row is None and (row := _observed_match(candidates, existing, key)) is not None:
+                candidates.remove(row)
                 del existing[(row.host, row.vendor, row.product)]
                 row.host, row.source = key[0], "csv"
                 kept = {name for name in _OBSERVED_FILLS if not asset.get(name) and getattr(row, name)}
@@ -57,7 +64,6 @@ def upsert_assets(engine: Engine, tenants: Tenants, tenant_id: str,
                 row = existing[key] = IntelAsset(tenant_id=tenant_id, host=key[0], vendor=key[1],
                                                  product=key[2])
                 session.add(row)
-                rows.append(row)
                 added += 1
             else:
                 updated += 1
@@ -65,6 +71,11 @@ def upsert_assets(engine: Engine, tenants: Tenants, tenant_id: str,
                 if name in asset and name not in kept:
                     setattr(row, name, asset[name])
             row.updated = now
+        if actor is not None:
+            hosts = sorted({a["host"] for a in assets})
+            audit.record(session, actor, "intel.asset.import", "csv import", tenant_id,
+                         {**(audited or {}), "added": added, "updated": updated, "hosts": hosts[:500],
+                          "more_hosts": max(len(hosts) - 500, 0)})
     return added, updated
 
 
@@ -82,16 +93,15 @@ def host_key(name: str) -> str:
         return text.split(".")[0]
 
 
-def _observed_match(rows: list[IntelAsset], existing: dict[tuple[str, str, str], IntelAsset],
+def _observed_match(candidates: list[IntelAsset], existing: dict[tuple[str, str, str], IntelAsset],
                     key: tuple[str, str, str]) -> IntelAsset | None:
-    """The observed asset an imported row (host, vendor, product) names, if exactly one fits:
-    same host key, and the same product, or one side says none, or the observed one's came
-    from events only; never one whose new key another asset holds."""
+    """The observed asset an imported row (host, vendor, product) names, if exactly one of the
+    ``candidates`` (the observed assets of its host key) fits: the same product, or one side
+    says none, or the observed one's came from events only; never one whose new key another
+    asset holds."""
     host, vendor, product = key
     fits = []
-    for row in rows:
-        if row.source != "observed" or host_key(row.host) != host_key(host):
-            continue
+    for row in candidates:
         filled = (row.observed or {}).get("filled", {})
         ours = filled.get("vendor") == row.vendor and filled.get("product") == row.product
         if (row.vendor, row.product) == (vendor, product) or not (vendor or product) \

@@ -8,7 +8,7 @@ filters each hit by tenant itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -139,6 +139,41 @@ def set_feed_enabled(engine: Engine, tenants: Tenants, feed_id: int, enabled: bo
             audit.record(session, actor, "intel.feed.enable" if enabled else "intel.feed.disable",
                          f"feed:{feed_id}", feed.tenant_id, {"name": feed.name})
         return True
+
+
+FEED_EDITABLE = ("name", "location", "schedule_minutes", "options")
+
+
+def update_feed(engine: Engine, tenants: Tenants, feed_id: int, changes: dict[str, Any], actor: str,
+                shown: Callable[[str], str] = str) -> IntelFeed | None:
+    """Change a feed's definition (``FEED_EDITABLE`` and ``credential``, ciphertext; checked by
+    the caller); None when the caller may not. Audited with each change before and after
+    (``shown`` masks a location's password, options by key; a credential is only said to be
+    replaced). A new location forgets the TAXII cursor: it belonged to another collection."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        feed = session.get(IntelFeed, feed_id)
+        if feed is None or not _writable(feed.tenant_id, tenants):
+            return None
+        changed: dict[str, Any] = {}
+        for name in FEED_EDITABLE:
+            if name in changes and changes[name] != getattr(feed, name):
+                before, after = getattr(feed, name), changes[name]
+                if name == "options":  # by key: the options left alone (a CLI secret) stay out of the log
+                    before = before or {}
+                    changed[name] = {k: [before.get(k), after.get(k)] for k in sorted({*before, *after})
+                                     if before.get(k) != after.get(k)}
+                else:
+                    changed[name] = [shown(before), shown(after)] if name == "location" else [before, after]
+                setattr(feed, name, after)
+        if changes.get("credential"):
+            feed.credential = changes["credential"]
+            changed["credential"] = "replaced"
+        if "location" in changed:
+            feed.cursor = None
+        if changed:
+            audit.record(session, actor, "intel.feed.update", f"feed:{feed_id}", feed.tenant_id,
+                         {"name": feed.name, "changed": changed})
+        return feed
 
 
 def remove_feed(engine: Engine, tenants: Tenants, feed_id: int, actor: str) -> bool:

@@ -1,5 +1,5 @@
 """``/api/v1/intel``: indicators (search, add, expire, detail with context), feeds (list,
-add, refresh, enable/disable, remove), the caller's sightings and warnings from other
+add, edit, refresh, enable/disable, remove), the caller's sightings and warnings from other
 hospitals' sightings. Everything goes through ``intel_store``'s tenant scope; a foreign id is
 404 before any role check. The console pages call the helpers here too.
 
@@ -177,6 +177,63 @@ def writable_feed(request: Request, who: Principal, feed_id: int) -> IntelFeed:
     return feed
 
 
+FEED_OPTIONS = ("tlp", "confidence", "expire_days", "user")  # what the console sets; other options stay
+SECRET_SOURCES = ("key", "key_env", "password", "password_env")  # a credential the CLI gave
+
+
+def edit_feed(request: Request, who: Principal, feed_id: int, body: FeedUpdate) -> IntelFeed:
+    """Change what ``body`` gives, checked by ``manual.feed`` with the rest as stored (400 with
+    the reason); a location given as shown (password masked) is the stored one. A credential
+    given replaces the stored one, sealed; none keeps it."""
+    feed = writable_feed(request, who, feed_id)
+    context = request.app.state.context
+    given = {k for k in body.model_fields_set if k != "enabled"}
+    given -= {k for k in ("name", "location", "user", "credential") if getattr(body, k) is None}
+    if given:
+        if feed.kind == "manual":
+            raise HTTPException(409, "the feed of indicators added by hand is only enabled or disabled")
+        options = dict(feed.options or {})
+        location = (body.location or "").strip() if "location" in given else feed.location
+        kept = location in (feed.location, without_password(feed.location))
+        secret = body.credential.get_secret_value() if body.credential is not None else ""
+        stored_user = str(options.get("user", "")) if feed.kind in manual.CREDENTIAL_KINDS else ""
+        user = body.user if body.user is not None else stored_user
+        values = {name: getattr(body, name) if name in given else options.get(name)
+                  for name in ("tlp", "confidence", "expire_days")}
+        name = (body.name or "") if "name" in given else feed.name
+        schedule = body.schedule_minutes if "schedule_minutes" in given else feed.schedule_minutes
+        try:
+            checked = manual.feed(name, feed.kind, location, schedule, _text(values["tlp"]),
+                                  _whole(values["confidence"]), _whole(values["expire_days"]), user, secret,
+                                  location_kept=kept, credential_kept=bool(feed.credential) or any(
+                                      k in options for k in SECRET_SOURCES))
+        except manual.InputError as exc:
+            raise HTTPException(400, str(exc)) from None
+        try:
+            sealed = Cipher.of(context.data_dir).seal(secret) if secret else None
+        except SecretError as exc:  # an unsafe key file: say so, change nothing
+            raise HTTPException(409, f"the credential cannot be stored: {exc}") from None
+        changes = {"name": name.strip(), "location": feed.location if kept else location,
+                   "schedule_minutes": schedule, "credential": sealed,
+                   "options": {**{k: v for k, v in options.items() if k not in FEED_OPTIONS}, **checked}}
+        intel_store.update_feed(context.engine, who.tenants, feed_id, changes, who.actor, without_password)
+    if body.enabled is not None:
+        intel_store.set_feed_enabled(context.engine, who.tenants, feed_id, body.enabled, who.actor)
+    return intel_store.get_feed(context.engine, who.tenants, feed_id)  # type: ignore[return-value]
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
+
+
+def _whole(value: object) -> int | None:
+    """A stored option as the check takes it (the CLI keeps what it was given)."""
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
 def refresh(request: Request, who: Principal, feed_id: int) -> RefreshStarted:
     feed = writable_feed(request, who, feed_id)
     if feed.kind == "manual":
@@ -249,10 +306,10 @@ def get_feed(request: Request, feed_id: PathId, who: Principal = Depends(princip
 
 @router.patch("/feeds/{feed_id:int}", response_model=FeedOut)
 def patch_feed(request: Request, feed_id: PathId, body: FeedUpdate, who: Principal = Depends(principal)) -> FeedOut:
-    """Enable or disable a feed (a disabled feed's indicators stop matching)."""
-    writable_feed(request, who, feed_id)
-    intel_store.set_feed_enabled(_engine(request), who.tenants, feed_id, body.enabled, who.actor)
-    return feed_out(intel_store.get_feed(_engine(request), who.tenants, feed_id))  # type: ignore[arg-type]
+    """Change a feed: enable or disable it (a disabled feed's indicators stop matching), or its
+    name, location, schedule, defaults and credential (checked as when it was added; they apply
+    from its next refresh)."""
+    return feed_out(edit_feed(request, who, feed_id, body))
 
 
 @router.post("/feeds/{feed_id:int}/refresh", response_model=RefreshStarted, status_code=202)

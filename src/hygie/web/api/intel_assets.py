@@ -1,6 +1,6 @@
 """``/api/v1/intel/assets`` and ``/api/v1/intel/early-warnings``: the asset inventory (list,
-detail with vulnerabilities, exposure and warnings, edit) and the early-warning queue (list,
-detail, status). Reads go through the stores' tenant scope: a foreign id is 404 before any
+detail with vulnerabilities, exposure and warnings, edit, CSV import) and the early-warning
+queue (list, detail, status). Reads go through the stores' tenant scope: a foreign id is 404 before any
 role check. Editing takes ``assets.write`` (analysts and admins, a hospital for its own
 assets); an edit re-runs the early-warning match at once. The console pages call the helpers
 here too."""
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from hygie.core.moments import as_utc as utc
 from hygie.intel import early_warning, exposure, observed
@@ -20,8 +21,9 @@ from hygie.store.state.access import Principal
 from hygie.store.state.models_intel import EarlyWarning, IntelAsset, IntelExposure
 from hygie.web.api.intel_assets_schemas import (AssetDetail, AssetOut, AssetPage, AssetUpdate, EarlyWarningOut,
                                                 EarlyWarningPage, EarlyWarningUpdate, ExposureOut, VulnerabilityOut)
+from hygie.web.api.intel_assets_import import OPENAPI_BODY, AssetImport, import_csv, small_enough, upload_of
 from hygie.web.api.schemas import ERROR_RESPONSES, PathId, Problem
-from hygie.web.security import check_tenant, principal, require
+from hygie.web.security import check_tenant, chosen_tenant, principal, require
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
@@ -140,6 +142,21 @@ def update_asset(request: Request, asset_id: PathId, body: AssetUpdate,
                  who: Principal = Depends(principal)) -> AssetDetail:
     edit(_engine(request), who, asset_id, body)
     return detail(_engine(request), who, asset_id)
+
+
+@router.post("/assets/import", response_model=AssetImport, openapi_extra=OPENAPI_BODY, responses={
+    400: {"model": Problem, "description": "No file, or a header that names no 'host' column"},
+    413: {"model": Problem, "description": "A file over 5 MiB"},
+    415: {"model": Problem, "description": "A body neither text/csv nor multipart/form-data"}})
+async def import_assets(request: Request, tenant: str | None = Query(None, max_length=64),
+                        _small: None = Depends(small_enough), who: Principal = Depends(principal)) -> AssetImport:
+    """Add or update the hospital's assets from CSV (the columns of 'hygie intel assets import');
+    rows refused are listed with their line, the others imported; the same file again updates,
+    never duplicates. The early-warning match runs after it. ``tenant``: default the caller's first."""
+    chosen = await run_in_threadpool(chosen_tenant, request, who, tenant or "")
+    require(who, "assets.write")
+    data, name = await upload_of(request)
+    return await run_in_threadpool(import_csv, _engine(request), who, chosen, data, name)
 
 
 @router.get("/early-warnings", response_model=EarlyWarningPage)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 IndicatorType = Literal["ipv4", "ipv6", "cidr", "domain", "url", "md5", "sha1", "sha256", "email", "ja3"]
 Tlp = Literal["clear", "green", "amber", "amber+strict", "red"]
@@ -102,7 +102,27 @@ class FeedOut(BaseModel):
 
 
 class FeedUpdate(BaseModel):
-    enabled: bool
+    """Only the fields given change, checked as a new feed's are; null clears the schedule (by
+    hand), tlp, confidence and expire_days. An empty or absent credential keeps the stored one."""
+
+    enabled: bool | None = None
+    name: str | None = Field(None, min_length=1, max_length=200)
+    location: str | None = Field(None, min_length=1, max_length=2000, description="An http:// or https:// URL")
+    schedule_minutes: int | None = Field(None, ge=1, le=10080, description="null: by hand only")
+    tlp: Tlp | None = Field(None, description="TLP of indicators the source gives none")
+    confidence: int | None = Field(None, ge=0, le=100)
+    expire_days: int | None = Field(None, ge=1, le=3650, description="Expiry after last seen")
+    user: str | None = Field(None, max_length=200, description="TAXII user (basic auth); empty: none")
+    credential: SecretStr | None = Field(None, max_length=4000, description="A new MISP API key or TAXII "
+                                         "password: stored encrypted, never shown; empty or absent: unchanged")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """PostgreSQL keeps no NUL in text: refused here (422) rather than failing there."""
+        if isinstance(data, dict) and any(isinstance(v, str) and "\x00" in v for v in data.values()):
+            raise ValueError("text fields must not contain NUL characters")
+        return data
 
 
 class RefreshStarted(BaseModel):

@@ -1,5 +1,5 @@
 """Threat intelligence in the console: feeds with their last success, errors and counts (add,
-refresh now, disable, remove); indicators (search, add, expire); the caller's sightings;
+edit, refresh now, disable, remove); indicators (search, add, expire); the caller's sightings;
 warnings from other hospitals' sightings (anonymous unless they agreed to be named); assets
 and the early-warning queue (KEV).
 
@@ -19,12 +19,12 @@ from pydantic import SecretStr, ValidationError
 
 from hygie.core.moments import as_utc
 from hygie.intel.indicators import TLPS, TYPES
-from hygie.intel.manual import FEED_KINDS
+from hygie.intel.manual import CREDENTIAL_KINDS, FEED_KINDS
 from hygie.intel.refresh import is_refreshing
 from hygie.store.state import intel_assets_store, intel_context, intel_store
 from hygie.store.state.access import Principal
 from hygie.web.api import intel as api
-from hygie.web.api.intel_schemas import FeedIn
+from hygie.web.api.intel_schemas import FeedIn, FeedUpdate
 from hygie.web.api.schemas import PathId
 from hygie.web.security import principal, visible_tenants
 from hygie.web.views.render import render
@@ -52,13 +52,13 @@ def _page(request: Request, who: Principal, status_code: int = 200, q: str = "",
     sightings, _count = intel_context.sighting_page(engine, who.tenants, 50, hide_red=hide_red)
     return render(request, "intel.html", status_code=status_code, feeds=feeds, indicators=indicators,
                   total=total, q=q, kind=kind, state=state, offset=offset, page=PAGE, kinds=KINDS, tlps=TLPS,
-                  feed_kinds=FEED_KINDS, refreshing=is_refreshing,
+                  feed_kinds=FEED_KINDS, credential_kinds=CREDENTIAL_KINDS, refreshing=is_refreshing,
                   shown=api.without_password,
                   tenants=visible_tenants(request, who), is_live=_live, sightings=sightings,
                   warnings=intel_store.shared_warnings(engine, who.tenants, limit=50, hide_red=hide_red),
                   assets=intel_assets_store.list_assets(engine, who.tenants),
                   early=intel_assets_store.list_warnings(engine, who.tenants, 100),
-                  **{"indicator_form": {}, "feed_form": {}, **extra})
+                  **{"indicator_form": {}, "feed_form": {}, "feed_edit": None, **extra})
 
 
 def _live(row: Any) -> bool:
@@ -135,14 +135,45 @@ def add_feed(request: Request, name: str = Form("", max_length=200), kind: str =
                           expire_days=_number(expire_days, "expire_days"), user=user,
                           credential=SecretStr(credential))
         except ValidationError as exc:
-            raise HTTPException(400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                               for e in exc.errors())) from None
+            raise HTTPException(400, _problems(exc)) from None
         api.add_feed(request, who, owner, body)
     except HTTPException as exc:
         if exc.status_code != 400:
             raise
         return _page(request, who, 400, feed_form=typed, feed_error=str(exc.detail))
     return RedirectResponse("/intel#feeds", status_code=303)
+
+
+@router.post("/intel/feeds/{feed_id:int}/edit")
+def edit_feed(request: Request, feed_id: PathId, name: str = Form("", max_length=200),
+              location: str = Form("", max_length=2000), schedule_minutes: str = Form("", max_length=10),
+              tlp: str = Form("", max_length=12), confidence: str = Form("", max_length=10),
+              expire_days: str = Form("", max_length=10), user: str = Form("", max_length=200),
+              credential: str = Form("", max_length=4000), who: Principal = Depends(principal)) -> Response:
+    """Change a feed as shown in its form (an empty field clears it); an empty credential keeps
+    the stored one. A refusal shows the page again with that form open, the reason and what
+    was typed, the credential excepted."""
+    api.writable_feed(request, who, feed_id)
+    typed = {"name": name, "location": location, "schedule_minutes": schedule_minutes, "tlp": tlp,
+             "confidence": confidence, "expire_days": expire_days, "user": user}
+    try:
+        try:
+            body = FeedUpdate(name=name, location=location, schedule_minutes=_number(schedule_minutes, "schedule"),
+                              tlp=tlp or None, confidence=_number(confidence, "confidence"),  # type: ignore[arg-type]
+                              expire_days=_number(expire_days, "expire_days"), user=user,
+                              credential=SecretStr(credential) if credential else None)
+        except ValidationError as exc:
+            raise HTTPException(400, _problems(exc)) from None
+        api.edit_feed(request, who, feed_id, body)
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        return _page(request, who, 400, feed_edit={"id": feed_id, "form": typed, "error": str(exc.detail)})
+    return RedirectResponse("/intel#feeds", status_code=303)
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 @router.post("/intel/feeds/{feed_id:int}/refresh")
