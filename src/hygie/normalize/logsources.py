@@ -122,8 +122,7 @@ class LogSourceRouter:
         return any(rule_logsource.covers(ls) for ls in self.provided())
 
     def route_key(self, fields: Mapping[str, Any]) -> tuple[Any, ...]:
-        get = fields.get
-        return tuple([get(k) for k in self.keys])
+        return tuple(map(fields.get, self.keys))  # the loop in C: once per event
 
     def route_for_key(self, key: tuple[Any, ...]) -> Route:
         route = self._cache.get(key)

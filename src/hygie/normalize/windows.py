@@ -58,11 +58,12 @@ def flatten_evtx(doc: dict[str, Any], source: str = "", offset: int = 0) -> Even
     if system.__class__ is not dict:  # absent or malformed (a shipper's bug): no System fields
         system = {}
     fields: Fields = {}
+    get = system.get
     for name in _SYSTEM_PLAIN:
-        value = system.get(name)
+        value = get(name)
         if value is not None:
-            fields[name] = _text(value)
-    provider = _attributes(system, "Provider")
+            fields[name] = value if value.__class__ is not dict else _text(value)
+    provider = _attributes(system, "Provider", "Provider_attributes")
     if provider:
         name = provider.get("Name")
         if name is not None:
@@ -70,14 +71,18 @@ def flatten_evtx(doc: dict[str, Any], source: str = "", offset: int = 0) -> Even
         guid = provider.get("Guid")
         if guid is not None:
             fields["Provider_Guid"] = guid
-    created = _attributes(system, "TimeCreated")
+    created = _attributes(system, "TimeCreated", "TimeCreated_attributes")
     time = created.get("SystemTime") if created else None
-    security = _attributes(system, "Security")
+    security = _attributes(system, "Security", "Security_attributes")
     if security and security.get("UserID"):
         fields["UserID"] = security["UserID"]
     data = ev.get("EventData")
     if data is not None:
-        _merge_data(fields, data)
+        # the common case, a flat EventData: no value is an object (and so no attributes)
+        if data.__class__ is dict and dict not in map(type, data.values()):
+            fields.update(data)
+        else:
+            _merge_data(fields, data)
     user_data = ev.get("UserData")
     if user_data is not None:
         _merge_data(fields, user_data)
@@ -86,10 +91,11 @@ def flatten_evtx(doc: dict[str, Any], source: str = "", offset: int = 0) -> Even
                  host if host.__class__ is str else None, source, offset)
 
 
-def _attributes(system: dict[str, Any], name: str) -> dict[str, Any] | None:
-    """The attributes of ``System/<name>`` in either pyevtx-rs style (``<name>_attributes``,
-    or ``#attributes`` inside the node); None when absent or not an object."""
-    found = system.get(name + "_attributes")
+def _attributes(system: dict[str, Any], name: str, separate: str) -> dict[str, Any] | None:
+    """The attributes of ``System/<name>`` in either pyevtx-rs style (``separate``, that is
+    ``<name>_attributes``, or ``#attributes`` inside the node); None when absent or not an
+    object."""
+    found = system.get(separate)
     if found is None:
         node = system.get(name)
         found = node.get("#attributes") if node.__class__ is dict else None
