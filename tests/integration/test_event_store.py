@@ -201,6 +201,12 @@ def test_todays_partition_is_compacted_once_it_has_many_small_files(tmp_path, ch
     store.append(chu_a[400:500])
     assert store.compact(now=now).files_merged == 5
     assert len(parquet_files(store.root)) == 1 and store.count(["chu-a"], "") == 500
+    # merges ran on their own one-thread database (so on the maintenance thread alone), while
+    # searches keep DuckDB's default of one thread per core
+    assert store._merge_db is not None
+    assert store._merge_db.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    assert store._db is not None
+    assert store._db.execute("SELECT current_setting('threads')").fetchone()[0] == os.cpu_count()
     store.close()
 
 

@@ -138,10 +138,14 @@ class EventStore:
         self.max_bytes = max_bytes
         self.read_only = read_only
         self.compact_files = compact_files
-        spill = Path(tempfile.gettempdir()) / f"hygie-duckdb-{os.getpid()}"
-        self._db: duckdb.DuckDBPyConnection | None = duckdb.connect(":memory:", config={
-            "memory_limit": memory_limit, "temp_directory": str(spill),
-            "autoinstall_known_extensions": False})
+        self._config: dict[str, Any] = {
+            "memory_limit": memory_limit, "autoinstall_known_extensions": False,
+            "temp_directory": str(Path(tempfile.gettempdir()) / f"hygie-duckdb-{os.getpid()}")}
+        self._db: duckdb.DuckDBPyConnection | None = duckdb.connect(":memory:", config=self._config)
+        # Merges get a database of their own with one thread, run by the calling (maintenance)
+        # thread: on a small box, DuckDB's default of one thread per core would take both
+        # cores from detection for the seconds a busy day's merge lasts (alert latency).
+        self._merge_db: duckdb.DuckDBPyConnection | None = None
         # Stored files never change (a new name for every write), so their footers can be kept
         # between searches: a search over a week of 20 hospitals opens some 140 files.
         self._db.execute("SET parquet_metadata_cache = true")
@@ -154,6 +158,9 @@ class EventStore:
 
     def close(self) -> None:
         """Close DuckDB and drop it (an owner that outlives the store must not keep it alive)."""
+        if self._merge_db is not None:
+            self._merge_db.close()
+            self._merge_db = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -397,7 +404,7 @@ class EventStore:
                 names.append(group)
         rows = "(" + " UNION ALL BY NAME ".join(branches) + ")"
         try:
-            with self._cursor() as con:
+            with self._cursor(merging=True) as con:
                 rows_in = con.execute(f"SELECT count(*) FROM {rows}", names).fetchall()[0][0]
                 rows_out = con.execute(
                     f"COPY (SELECT * FROM {rows} QUALIFY row_number() OVER "
@@ -458,11 +465,14 @@ class EventStore:
             self._maintenance.release()
 
     @contextlib.contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection of its own for this call: DuckDB's are not shared across threads."""
+    def _cursor(self, merging: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection of its own for this call: DuckDB's are not shared across threads.
+        ``merging``: on the one-thread database of merges (called under ``_exclusive``)."""
         if self._db is None:
             raise RuntimeError("the event store is closed")
-        con = self._db.cursor()
+        if merging and self._merge_db is None:
+            self._merge_db = duckdb.connect(":memory:", config={**self._config, "threads": 1})
+        con = (self._merge_db if merging and self._merge_db is not None else self._db).cursor()
         try:
             yield con
         finally:
