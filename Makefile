@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps run test bench bench-serve bench-console screenshots lock clean
 
-# The install also compiles the engine kernel (setup.py, Cython): a change to it must rebuild.
-KERNEL := src/hygie/detect/sigma/kernel.py
+# The install also compiles the kernels (setup.py, Cython): a change to one must rebuild.
+KERNEL := src/hygie/detect/sigma/kernel.py src/hygie/intel/kernel.py
 
 $(STAMP): requirements.lock pyproject.toml setup.py $(KERNEL)
 	$(PYTHON) -m venv $(VENV)
@@ -65,4 +65,5 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache build src/hygie/detect/sigma/kernel.c src/hygie/detect/sigma/kernel.*.so
+	rm -rf $(VENV) .pytest_cache build src/hygie/detect/sigma/kernel.c src/hygie/detect/sigma/kernel.*.so \
+	  src/hygie/intel/kernel.c src/hygie/intel/kernel.*.so

@@ -1,7 +1,8 @@
-"""Build hook: compile the engine's hot path (``hygie/detect/sigma/kernel.py``) with Cython.
+"""Build hook: compile the hot paths (``hygie/detect/sigma/kernel.py``, the Sigma engine's, and
+``hygie/intel/kernel.py``, the indicator matcher's) with Cython.
 
-The module is plain Python and stays importable uncompiled; compiled, its per-field loop runs as
-C. Everything else about the package is declared in ``pyproject.toml``.
+The modules are plain Python and stay importable uncompiled; compiled, their per-field loops run
+as C. Everything else about the package is declared in ``pyproject.toml``.
 """
 
 from setuptools import setup
@@ -12,7 +13,7 @@ except ImportError:  # no Cython: the pure-Python kernel is used (slower, same r
     extensions = []
 else:
     extensions = cythonize(
-        ["src/hygie/detect/sigma/kernel.py"],
+        ["src/hygie/detect/sigma/kernel.py", "src/hygie/intel/kernel.py"],
         compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
         quiet=True,
     )

@@ -25,8 +25,8 @@ import gc
 import ipaddress
 import random
 import shutil
-import statistics
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time

@@ -25,7 +25,8 @@ from hygie.pipeline.detection import DetectionStage
 from hygie.store.state import audit, intel_store
 from hygie.store.state.models_intel import IntelFeed
 from hygie.store.state.store import StateStore
-from tests.integration.console_util import PASSWORD, app_for, seed
+from tests.integration.console_util import PASSWORD
+from tests.integration.intel_world import intel_world
 
 from .intel_peers import static_server
 
@@ -39,15 +40,7 @@ def no_env_key(monkeypatch):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    seeded = seed(f"sqlite:///{tmp_path / 'state.db'}", tmp_path / "data")
-    access = seeded.context.access
-    tokens = {name: access.create_token(name, role, tenant, "test", "test")
-              for name, role, tenant in (("analyst", "analyst", "chu-nord"), ("hospital", "hospital", "chu-nord"),
-                                         ("viewer", "viewer", "chu-nord"))}
-    tokens["admin"] = access.create_token("admin", "admin", None, "test", "test")
-    client = TestClient(app_for(seeded))
-    yield seeded, client, {k: {"Authorization": f"Bearer {v}"} for k, v in tokens.items()}
-    seeded.context.engine.dispose()
+    yield from intel_world(tmp_path)
 
 
 def login(client: TestClient, username: str) -> str:

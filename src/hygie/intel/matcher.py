@@ -25,13 +25,13 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import filterfalse
 from datetime import datetime, timezone
 from typing import Any
 
 from hygie.core.alert import Alert
 from hygie.core.event import Event
 from hygie.intel.indicators import IndicatorError, normalise_url
+from hygie.intel.kernel import unknown_texts
 from hygie.store.state.intel_store import ActiveIndicator, NewSighting
 
 log = logging.getLogger("hygie.intel")
@@ -124,7 +124,6 @@ class Snapshot:
         self.v6_masks = [(self.v6[bits], _mask(bits, 128)) for bits in sorted(self.v6, reverse=True)]
         self.values = tuple(values)  # a tuple of strings: untracked by the collector
         self.negative: dict[Any, None] = {}  # event values known to hit nothing (a dict: untracked)
-        self.is_negative = self.negative.__contains__
         self.positive: dict[Any, tuple[int, ...]] = {}  # values that hit, with their rows
         self.size = len(self.ids)
         self.build_s = time.perf_counter() - started
@@ -360,28 +359,25 @@ class IntelMatcher:
     def match(self, tenant: str, fields: dict[str, Any], now: float | None = None) -> list[Hit]:
         """The indicators of ``tenant`` (and shared ones) that the event's values hold.
 
-        One pass in C over the event's values leaves those not known to hit nothing (usually
-        none, else the few never seen); only these are looked at in Python."""
+        One pass in C over the event's values (``kernel.unknown_texts``, compiled) leaves the
+        texts not known to hit nothing (usually none, else the few never seen); only these are
+        looked at in Python. Numbers are no indicator and are skipped there."""
         snap = self.snapshot
         if not snap.size:
             return []
-        try:
-            rest = list(filterfalse(snap.is_negative, fields.values()))
-        except TypeError:  # a list or an object among the values
+        rest: list[str] = []
+        if not unknown_texts(fields, snap.negative, rest):  # a list or an object among the values
             return self._match_fields(snap, tenant, fields, now)
         if not rest:
             return []
         found: dict[str, tuple[int, ...]] = {}
         positive, learn = snap.positive, snap.learn
         for value in rest:
-            if value.__class__ is str:
-                rows = positive.get(value)
-                if rows is None:
-                    rows = learn(value)
-                if rows:
-                    found[value] = rows
-            else:  # numbers, booleans, None: no indicator, and the next pass is in C
-                snap.negative[value] = None
+            rows = positive.get(value)
+            if rows is None:
+                rows = learn(value)
+            if rows:
+                found[value] = rows
         if not found:
             return []
         hits: dict[int, Hit] | None = None

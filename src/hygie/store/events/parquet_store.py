@@ -45,8 +45,7 @@ from hygie.core.event import parse_time
 from hygie.store.events import hosts, layout
 from hygie.store.events.hosts import HostSeen
 from hygie.store.events.layout import Partition
-from hygie.store.events.query import (FIELD_COLUMNS, CompiledQuery, QueryError, compile_query, field_column,
-                                      naive_utc)
+from hygie.store.events.query import FIELD_COLUMNS, CompiledQuery, QueryError, compile_query, field_column, naive_utc
 from hygie.store.events.retention import RemovedPartition, RetentionReport, plan_retention
 
 log = logging.getLogger("hygie.store.events")
