@@ -72,4 +72,3 @@ def scan(automaton: Any, text: str, found: list) -> None:
             found.extend(payload[2])
         if payload[3] and end == last:
             found.extend(payload[3])
-

@@ -469,9 +469,12 @@ class EventStore:
         ``merging``: on the one-thread database of merges (called under ``_exclusive``)."""
         if self._db is None:
             raise RuntimeError("the event store is closed")
-        if merging and self._merge_db is None:
-            self._merge_db = duckdb.connect(":memory:", config={**self._config, "threads": 1})
-        con = (self._merge_db if merging and self._merge_db is not None else self._db).cursor()
+        db = self._db
+        if merging:
+            if self._merge_db is None:
+                self._merge_db = duckdb.connect(":memory:", config={**self._config, "threads": 1})
+            db = self._merge_db
+        con = db.cursor()
         try:
             yield con
         finally:
