@@ -3,10 +3,7 @@ pre-checks (inert values, regex hints, character counts), the CIDR set, presence
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import random
-from pathlib import Path
 
 import ahocorasick
 import pytest
@@ -15,25 +12,16 @@ from hypothesis import strategies as st
 
 from hygie.detect.sigma import atoms as A
 from hygie.detect.sigma import kernel
+from tests.unit.kernel_util import interpreted, require_compiled_in_ci
 from tests.unit.sigma_util import engine_for, hits, matches, rule_yaml
-
-KERNEL_SOURCE = Path(kernel.__file__).with_name("kernel.py")
 
 
 def _interpreted_kernel():
-    """kernel.py loaded from source, whether or not a compiled build sits beside it."""
-    spec = importlib.util.spec_from_file_location("hygie_kernel_source", KERNEL_SOURCE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return interpreted(kernel)
 
 
 def test_kernel_is_compiled_in_ci() -> None:
-    """The figures in the README are those of the compiled kernel: CI must build it."""
-    if os.environ.get("CI") != "true":
-        pytest.skip("only enforced in CI (a developer may run the interpreted kernel)")
-    assert kernel.COMPILED, f"{kernel.__file__} is not the Cython build"
+    require_compiled_in_ci(kernel)
 
 
 class _Matcher:

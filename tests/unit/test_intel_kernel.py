@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from pathlib import Path
-
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hygie.intel import kernel
-
-SOURCE = Path(kernel.__file__).with_name("kernel.py")
-
-
-def _interpreted():
-    spec = importlib.util.spec_from_file_location("hygie_intel_kernel_source", SOURCE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.unit.kernel_util import interpreted, require_compiled_in_ci
 
 
 def test_kernel_is_compiled_in_ci() -> None:
-    if os.environ.get("CI") != "true":
-        pytest.skip("only enforced in CI (a developer may run the interpreted kernel)")
-    assert kernel.COMPILED, f"{kernel.__file__} is not the Cython build"
+    require_compiled_in_ci(kernel)
 
 
 SCALARS = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False))
@@ -41,8 +25,8 @@ def test_compiled_and_interpreted_agree(fields: dict, known: set) -> None:
     compiled_out: list = []
     source_out: list = []
     compiled = kernel.unknown_texts(fields, negative, compiled_out)
-    interpreted = _interpreted().unknown_texts(fields, negative, source_out)
-    assert (compiled, compiled_out) == (interpreted, source_out)
+    plain = interpreted(kernel).unknown_texts(fields, negative, source_out)
+    assert (compiled, compiled_out) == (plain, source_out)
     if compiled:  # the complete answer: every unknown text, in order, and nothing else
         assert compiled_out == [v for v in fields.values() if type(v) is str and v not in negative]
     else:
