@@ -10,8 +10,9 @@ Run: ``.venv/bin/python benchmarks/intel.py [--indicators 1000000] [--serve]``.
    compile time and resident memory of the N-indicator snapshot; loading the indicators into
    a SQLite state store and compiling them from it (what ``hygie serve`` does).
 2. **End to end** (``--serve``, needs ../shared): ``benchmarks/serve.py``'s throughput run
-   against a real ``hygie serve`` process, once with an empty indicator store and once with
-   N indicators in its state store, same records, and the ratio.
+   against a real ``hygie serve`` process, with an empty indicator store and with N
+   indicators in its state store, same records, alternated in ``--pairs`` pairs; per pair and
+   as the median over pairs: time, service CPU and detection-thread CPU per record.
 
 Indicators are synthetic (mixed types: 40% IPv4, 5% CIDR, 30% domains, 15% SHA-256, 5% MD5,
 3% URLs, 2% emails), public addresses only (as real feeds: see ``NOT_GLOBAL``), plus a few
