@@ -53,6 +53,7 @@ log = logging.getLogger("hygie.serve")
 
 
 HUNT_CHECK_S = 30.0  # how often scheduled hunts are looked at (their period is in minutes)
+BACKGROUND_NICE = 10  # the maintenance thread's nice value (detection and collectors keep 0)
 
 
 @dataclass(slots=True)
@@ -511,9 +512,6 @@ def _patient_salt(data_dir: Path) -> bytes:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(secrets.token_bytes(32))
     return path.read_bytes()
-
-
-BACKGROUND_NICE = 10
 
 
 def _yield_cpu_to_detection() -> None:
