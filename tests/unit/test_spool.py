@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from hygie.bus.spool import Spool, SpoolFull
+from hygie.bus.spool import CHUNK, Spool, SpoolFull
 
 
 def test_claimed_records_are_leased_not_removed(tmp_path) -> None:
     spool = Spool(tmp_path / "s.db")
-    spool.put([b"a", b"b", b"c"])
+    for item in (b"a", b"b", b"c"):
+        spool.put([item])  # three puts: three chunks
     first = spool.claim(2, lease_s=60)
     assert [data for _, data in first] == [b"a", b"b"]
     assert [data for _, data in spool.claim(10, lease_s=60)] == [b"c"]  # a and b are leased
@@ -40,7 +41,8 @@ def test_expired_leases_come_back(tmp_path) -> None:
 
 def test_depth_is_bounded(tmp_path) -> None:
     spool = Spool(tmp_path / "s.db", max_depth=3)
-    spool.put([b"1", b"2"])
+    spool.put([b"1"])
+    spool.put([b"2"])
     with pytest.raises(SpoolFull):
         spool.put([b"3", b"4"])  # all or nothing
     assert spool.depth == 2
@@ -65,3 +67,47 @@ def test_a_batch_larger_than_the_bound_gets_into_an_empty_spool(tmp_path) -> Non
     spool.ack([i for i, _ in spool.claim(1)])
     spool.put([b"a", b"b", b"c", b"d"])  # otherwise it would wait forever
     assert spool.depth == 4
+
+
+def test_records_travel_in_chunks_claimed_and_acknowledged_whole(tmp_path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    items = [f"record {n}".encode() * (n % 7) for n in range(2 * CHUNK + 500)]  # empty ones too
+    spool.put(items)
+    assert spool.depth == len(items)
+    assert spool.oldest() == items[0]
+    first = spool.claim(CHUNK + CHUNK // 2)  # two chunks would not fit: one
+    assert [data for _, data in first] == items[:CHUNK]
+    assert len({chunk for chunk, _ in first}) == 1
+    rest = spool.claim(1)  # less than a chunk: the first chunk all the same
+    assert [data for _, data in rest] == items[CHUNK:2 * CHUNK]
+    spool.ack([chunk for chunk, _ in first])  # one id per record: the chunk goes once
+    assert spool.depth == len(items) - CHUNK
+    spool.release([chunk for chunk, _ in rest])
+    again = spool.claim(10 * CHUNK)
+    assert [data for _, data in again] == items[CHUNK:]
+    spool.ack([chunk for chunk, _ in again])
+    assert spool.depth == 0 and spool.claim(10) == [] and spool.oldest() is None
+
+
+def test_rows_of_the_one_record_layout_are_still_delivered(tmp_path) -> None:
+    """A spool written before chunks (one record per row, no ``records`` column) is read on
+    the first start after an upgrade: nothing accepted before it is lost."""
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    old = sqlite3.connect(path)
+    old.executescript("""CREATE TABLE spool (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        data BLOB NOT NULL, claimed_until REAL NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO spool (data, claimed_until) VALUES (x'6f6c6431', 99999999999);
+        INSERT INTO spool (data) VALUES (x'6f6c6432');""")
+    old.commit()
+    old.close()
+    spool = Spool(path)
+    assert spool.depth == 2 and spool.oldest() == b"old1"
+    assert spool.release_claims() == 1
+    spool.put([b"new1", b"new2"])
+    claimed = spool.claim(10)
+    assert [data for _, data in claimed] == [b"old1", b"old2", b"new1", b"new2"]
+    spool.ack([chunk for chunk, _ in claimed])
+    assert spool.depth == 0

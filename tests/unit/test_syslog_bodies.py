@@ -156,6 +156,35 @@ def test_arbitrary_text_never_raises(text: str) -> None:
     assert parse_cef(text) is None or isinstance(parse_cef(text), dict)
 
 
+def _kv_reference(text: str) -> dict[str, str]:
+    """The module docstring's rules, one step at a time: find a key, then its quoted value
+    (when a closing quote follows) or the word as it stands; the first of a key wins."""
+    key_re = re.compile(r"(?<!\S)([A-Za-z_][A-Za-z0-9_.\-]{0,63})=")
+    quoted_re = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
+    pairs: dict[str, str] = {}
+    position = 0
+    for _ in range(MAX_PAIRS):
+        key = key_re.search(text, position)
+        if key is None:
+            break
+        quoted = quoted_re.match(text, key.end())
+        if quoted is not None:
+            value = re.sub(r'\\(["\\])', r"\1", quoted.group(1))
+        else:
+            value = re.match(r"\S*", text[key.end():]).group()  # type: ignore[union-attr]
+        position = quoted.end() if quoted is not None else key.end() + len(value)
+        if value and key.group(1) not in pairs:
+            pairs[key.group(1)] = value[:MAX_VALUE]
+    return pairs
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(['a', 'B', '_', '.', '-', '1', '=', '"', '\\', ' ', '\t', '\n',
+                                 'é', 'k=v ', 'q="a b" ', 'z="\\"', '==']), max_size=30).map("".join))
+def test_kv_one_pass_equals_the_step_by_step_rules(text: str) -> None:
+    assert parse_kv(text) == _kv_reference(text)
+
+
 # -- in syslog_fields --------------------------------------------------------------------------
 
 def test_pairs_never_replace_syslog_fields() -> None:

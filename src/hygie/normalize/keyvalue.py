@@ -33,10 +33,10 @@ CEF_HEADER = ("cef.version", "cef.vendor", "cef.product", "cef.device_version",
 _CEF_SEARCH = 256  # how far into the MSG a CEF header may start (after a sender's prefix)
 
 _KEY = re.compile(r"(?<!\S)([A-Za-z_][A-Za-z0-9_.\-]{0,63})=")
+# A key and its value: quoted when a closing quote follows, else the word as it stands.
 # Unrolled loops, possessive: no quantifier can backtrack or keep backtracking state, so a
 # match is linear in time and constant in memory (a 1 MiB run of backslashes included).
-_QUOTED = re.compile(r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"', re.DOTALL)
-_BARE = re.compile(r"\S*")
+_PAIR = re.compile(_KEY.pattern + r'(?:"([^"\\]*+(?:\\.[^"\\]*+)*+)"|(\S*))', re.DOTALL)
 _QUOTE_ESCAPE = re.compile(r'\\(["\\])')
 _CEF_START = re.compile(r"(?<!\S)CEF:")
 _CEF_FIELD = re.compile(r"([^|\\]*+(?:\\.[^|\\]*+)*+)\|", re.DOTALL)
@@ -48,10 +48,11 @@ _CEF_EXT_CHARS = {"=": "=", "\\": "\\", "n": "\n", "r": "\r", "|": "|"}
 def message_pairs(text: str) -> dict[str, str]:
     """The pairs of a syslog MSG: its CEF fields when it holds a CEF record, else its
     ``key=value`` pairs (empty when it has none)."""
-    if "=" not in text and "CEF:" not in text:
-        return {}
-    cef = parse_cef(text)
-    return cef if cef is not None else parse_kv(text)
+    if "CEF:" in text:  # a substring test first: most messages are plain key=value
+        cef = parse_cef(text)
+        if cef is not None:
+            return cef
+    return parse_kv(text)
 
 
 def parse_kv(text: str) -> dict[str, str]:
@@ -59,23 +60,15 @@ def parse_kv(text: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     if "=" not in text:
         return pairs
-    position, found = 0, 0
-    while found < MAX_PAIRS:
-        key = _KEY.search(text, position)
-        if key is None:
-            break
-        found += 1
-        start = key.end()
-        quoted = _QUOTED.match(text, start) if text.startswith('"', start) else None
-        if quoted is not None:
-            value = _QUOTE_ESCAPE.sub(r"\1", quoted.group(1))
-            position = quoted.end()
-        else:  # unquoted, or a quote that never closes: the word as it stands
-            bare = _BARE.match(text, start)
-            value = bare.group() if bare else ""
-            position = bare.end() if bare else start
-        if value and key.group(1) not in pairs:
-            pairs[key.group(1)] = value[:MAX_VALUE]
+    # One regex pass finds each key with its value (a FortiGate line has some 30 pairs); an
+    # unmatched group is "" in findall's tuples, and a quoted value starts with its quote.
+    for key, quoted, bare in _PAIR.findall(text)[:MAX_PAIRS]:
+        if bare:  # unquoted, or a quote that never closes: the word as it stands
+            value = bare
+        else:
+            value = _QUOTE_ESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        if value and key not in pairs:
+            pairs[key] = value[:MAX_VALUE]
     return pairs
 
 

@@ -293,19 +293,21 @@ def syslog_fields(msg: SyslogMessage) -> dict[str, Any]:
         for name, value in params.items():
             fields[f"{sd_id}.{name}"] = value
     body = _json_body(msg.message)
-    if body is None:
-        body = message_pairs(msg.message) or None
+    flat: dict[str, Any] = {}
     if body is not None:
-        flat: dict[str, Any] = {}
         try:
             _flatten(body, "", flat, 0)
         except orjson.JSONEncodeError:  # nested deeper than orjson writes: the text only
             flat = {}
+    else:
+        flat = message_pairs(msg.message)  # flat already: names to text
+    if flat:
         taken = {key.casefold() for key in fields}  # rules compare names case-insensitively
         for key, value in flat.items():
-            if key.casefold() not in taken:
+            folded = key.casefold()
+            if folded not in taken:
                 fields[key] = value
-                taken.add(key.casefold())
+                taken.add(folded)
     return fields
 
 

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import os
+import queue
 import secrets
 import socket
 import threading
@@ -120,6 +121,10 @@ class Service:
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._detector = threading.Thread(target=self._detect_loop, name="hygie-detect", daemon=True)
+        self._storer = threading.Thread(target=self._store_loop, name="hygie-store", daemon=True)
+        self._to_store: queue.Queue[_Detected | None] = queue.Queue(maxsize=1)
+        self._failed_lock = threading.Lock()
+        self._failed: list[_Detected] = []  # batches the store thread could not store
         self._maintainer = threading.Thread(target=self._maintenance_loop, name="hygie-maintain",
                                             daemon=True)
         self._server: uvicorn.Server | None = None
@@ -156,46 +161,92 @@ class Service:
 
     # -- spool -> detection -> store -----------------------------------------------------------
     def drain_once(self) -> int:
-        """Process one batch; returns how many records it held (0: spool empty)."""
+        """Process one batch, stored before it returns; returns how many records it held (0:
+        spool empty)."""
+        batch = self._detect_batch()
+        if batch is None:
+            return 0
+        try:
+            self._store_batch(batch)
+        except Exception:
+            self._give_back(batch)
+            raise
+        return len(batch.ids)
+
+    def _detect_batch(self) -> _Detected | None:
+        """Claim a batch and run it through detection (the stores come after)."""
         if self._next_engine is not None:
             self._switch_engine()
-        batch = self.spool.claim(self.config.batch, self.config.lease_s)
-        if not batch:
-            return 0
+        claimed = self.spool.claim(self.config.batch, self.config.lease_s)
+        if not claimed:
+            return None
         started = time.perf_counter()
         records, ids = [], []
-        for spool_id, data in batch:
+        for spool_id, data in claimed:
             ids.append(spool_id)
             try:
                 records.append(RawRecord.from_bytes(data))
             except (ValueError, KeyError, TypeError):  # written by us: only disk damage does this
                 log.error("spool entry %d is unreadable and is dropped", spool_id)
-        results = self.stage.process(records)
-        try:
-            self.events.append(stored_events(results))  # before the ack, like the alerts
-            self.state.store_results(results)
-        except Exception:
-            # the batch comes back: its events must not count twice in correlation windows
-            self.stage.forget_windows({record.tenant for record in records})
-            self.spool.release(ids)
-            raise
-        self.stage.mark_stored(results)
-        self.spool.ack(ids)
-        self.counters.batch_done(results, time.perf_counter() - started)
-        return len(batch)
+        return _Detected(ids, {record.tenant for record in records}, self.stage.process(records),
+                         started)
+
+    def _store_batch(self, batch: _Detected) -> None:
+        """Store a detected batch's events and results, then acknowledge it."""
+        self.events.append(stored_events(batch.results))  # before the ack, like the alerts
+        self.state.store_results(batch.results)
+        self.stage.mark_stored(batch.results)
+        self.spool.ack(batch.ids)
+        self.counters.batch_done(batch.results, time.perf_counter() - batch.started)
+
+    def _give_back(self, batch: _Detected) -> None:
+        """A batch that could not be stored goes back to the spool. Its events are already in
+        the correlation windows, where counting them again would raise false alerts: the
+        windows of its tenants restart first (on the detect thread, which owns them)."""
+        self.stage.forget_windows(batch.tenants)
+        self.spool.release(batch.ids)
 
     def _detect_loop(self) -> None:
+        """Detect batch after batch; the ``hygie-store`` thread stores each while the next is
+        detected. Disk syncs and DuckDB's writing release the GIL, so they overlap detection
+        rather than add to it. One detected batch at most waits for the store (bounded)."""
         name_os_thread("hygie-detect")
-        while not self._stop.is_set():
-            if self._paused.is_set():
-                self._stop.wait(0.05)
-                continue
-            try:
-                if self.drain_once() == 0:
+        self._storer.start()
+        try:
+            while not self._stop.is_set():
+                with self._failed_lock:
+                    failed, self._failed = self._failed, []
+                for batch in failed:  # the store failed (database away?): retry after a pause
+                    self._give_back(batch)
+                if failed or self._paused.is_set():
+                    self._stop.wait(1.0 if failed else 0.05)
+                    continue
+                try:
+                    batch = self._detect_batch()
+                except Exception:  # the spool's disk, say: retry after a pause
+                    log.exception("detection batch failed; its records stay in the spool")
+                    self._stop.wait(1.0)
+                    continue
+                if batch is None:
                     self._stop.wait(0.05)
-            except Exception:  # the store is down, say: retry the batch after its lease
-                log.exception("detection batch failed; its records stay in the spool")
-                self._stop.wait(1.0)
+                    continue
+                self._to_store.put(batch)
+        finally:
+            self._to_store.put(None)
+            self._storer.join(timeout=60)
+
+    def _store_loop(self) -> None:
+        name_os_thread("hygie-store")
+        while True:
+            batch = self._to_store.get()
+            if batch is None:
+                return
+            try:
+                self._store_batch(batch)
+            except Exception:  # the detect thread gives it back to the spool
+                log.exception("storing a detected batch failed; its records stay in the spool")
+                with self._failed_lock:
+                    self._failed.append(batch)
 
     def _maintenance_loop(self) -> None:
         """Event store upkeep on its own thread: merging a busy day's files takes seconds,
@@ -306,7 +357,7 @@ class Service:
             await asyncio.gather(*serving, return_exceptions=True)
             self._stop.set()
             if self._detector.is_alive():
-                self._detector.join(timeout=30)
+                self._detector.join(timeout=90)  # it waits for its store thread
             self._maintainer.join(timeout=60)
 
     def _servers(self) -> list[uvicorn.Server]:
@@ -489,6 +540,16 @@ class Service:
         self.spool.close()
         self.events.close()
         self.state.engine.dispose()
+
+
+@dataclass(slots=True)
+class _Detected:
+    """A batch through detection, waiting to be stored: its spool ids, tenants and results."""
+
+    ids: list[int]
+    tenants: set[str]
+    results: list[RecordResult]
+    started: float  # perf_counter when detection began (the batch-duration metric)
 
 
 REJECTED_QUEUE = 10_000  # collector rejections waiting to be quarantined

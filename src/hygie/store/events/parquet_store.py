@@ -35,6 +35,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 try:
     import fcntl
@@ -58,18 +59,18 @@ READ_RETRIES = 5  # a file compacted or expired under a reader: list again, this
 _EPOCH = datetime(1970, 1, 1)
 _MAX_EVENT_YEAR = 9999
 
-_ROWS_SQL = """SELECT
-    unnest(?::VARCHAR[]) AS record_key,
-    make_timestamp(unnest(?::BIGINT[])) AS received,
-    make_timestamp(unnest(?::BIGINT[])) AS time,
-    unnest(?::VARCHAR[]) AS host,
-    unnest(?::VARCHAR[]) AS source,
-    unnest(?::VARCHAR[]) AS kind,
-    unnest(?::BIGINT[]) AS event_id,
-    unnest(?::VARCHAR[]) AS channel,
-    unnest(?::VARCHAR[]) AS fields,
-    unnest(?::VARCHAR[]) AS raw,
-    unnest(?::BOOLEAN[]) AS raw_base64"""
+# A batch reaches DuckDB as an Arrow table (``_columns``), read without copying: Python lists as
+# query parameters cost DuckDB a conversion per value, with the GIL held (4 µs of the detection
+# thread per event). Times travel as microseconds since the epoch, UTC.
+_ROWS_TABLE = "hygie_rows"
+_ROWS_SQL = f"""SELECT record_key, make_timestamp(received) AS received,
+    make_timestamp(time) AS time, host, source, kind, event_id, channel, fields, raw, raw_base64
+    FROM {_ROWS_TABLE}"""
+_ROWS_SCHEMA = pa.schema([
+    ("record_key", pa.large_string()), ("received", pa.int64()), ("time", pa.int64()),
+    ("host", pa.large_string()), ("source", pa.large_string()), ("kind", pa.large_string()),
+    ("event_id", pa.int64()), ("channel", pa.large_string()), ("fields", pa.large_string()),
+    ("raw", pa.large_string()), ("raw_base64", pa.bool_())])
 _COLUMNS = ("record_key, received, time, host, source, kind, event_id, channel, fields, raw, "
             "raw_base64")
 READ = ("read_parquet(?, hive_partitioning=true, hive_types={'tenant': VARCHAR, 'day': DATE}, "
@@ -184,13 +185,14 @@ class EventStore:
             folder = self.root / f"tenant={tenant_dir}" / f"day={day.isoformat()}"
             self._write(folder, _columns(rows))
 
-    def _write(self, folder: Path, columns: list[list[Any]]) -> None:
+    def _write(self, folder: Path, rows: pa.Table) -> None:
         new = not folder.is_dir()
         folder.mkdir(parents=True, exist_ok=True)
         temp = folder / layout.new_temp_name()
         try:
-            with self._cursor() as con:
-                con.execute(_WRITE_SQL, [*columns, str(temp)])
+            with self._cursor() as con:  # the cursor's own name space: threads never mix
+                con.register(_ROWS_TABLE, rows)
+                con.execute(_WRITE_SQL, [str(temp)])
             self._publish(temp, folder / layout.new_part_name())
         finally:
             temp.unlink(missing_ok=True)
@@ -483,13 +485,18 @@ class EventStore:
 
 def _event_time(value: str | None) -> datetime | None:
     """The event time as naive UTC, or None when absent, unparseable or absurd."""
-    moment = parse_time(value)
+    try:  # the ISO 8601 text the pipeline writes: Python's own parser, in C, reads it
+        moment: datetime | None = datetime.fromisoformat(value)  # type: ignore[arg-type]
+        moment = (moment.astimezone(timezone.utc) if moment.tzinfo is not None  # type: ignore[union-attr]
+                  else moment.replace(tzinfo=timezone.utc))  # type: ignore[union-attr]
+    except (TypeError, ValueError, OverflowError):
+        moment = parse_time(value)
     if moment is None or not 1970 <= moment.year <= _MAX_EVENT_YEAR:
         return None
     return naive_utc(moment)
 
 
-def _columns(rows: list[tuple[StoredEvent, datetime | None, int]]) -> list[list[Any]]:
+def _columns(rows: list[tuple[StoredEvent, datetime | None, int]]) -> pa.Table:
     keys, received, times, hosts, sources, kinds = [], [], [], [], [], []
     event_ids, channels, fields, raws, flags = [], [], [], [], []
     for event, moment, received_us in rows:
@@ -510,7 +517,11 @@ def _columns(rows: list[tuple[StoredEvent, datetime | None, int]]) -> list[list[
         except UnicodeDecodeError:
             raws.append(base64.b64encode(event.raw).decode("ascii"))
             flags.append(True)
-    return [keys, received, times, hosts, sources, kinds, event_ids, channels, fields, raws, flags]
+    return pa.Table.from_arrays(
+        [pa.array(column, type=kind.type) for column, kind in zip(
+            (keys, received, times, hosts, sources, kinds, event_ids, channels, fields, raws, flags),
+            _ROWS_SCHEMA)], schema=_ROWS_SCHEMA)
+
 
 
 def _written(path: Path) -> float:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from hygie.core.alert import Alert
@@ -131,9 +131,11 @@ class StateStore:
                     update(table).where(table.c.id == bindparam("alert_id"))
                     .values(count=table.c.count + bindparam("more"), last_seen=bindparam("now")),
                     [{"alert_id": alert_id, "more": n, "now": now} for alert_id, n in repeats.items()])
-            session.add_all([AlertKey(key=key, tenant_id=tenant, alert_id=owner.id
-                                      if isinstance(owner, AlertRow) else owner)
-                             for key, tenant, owner in owners])
+            if owners:  # plain rows, one multi-row insert: no ORM objects to track
+                session.execute(insert(AlertKey.__table__), [
+                    {"key": key, "tenant_id": tenant,
+                     "alert_id": owner.id if isinstance(owner, AlertRow) else owner}
+                    for key, tenant, owner in owners])
             quarantined = [r for r in results if r.quarantine_reason is not None]
             if quarantined:
                 seen = set(session.scalars(select(QuarantinedRecord.record_key).where(
