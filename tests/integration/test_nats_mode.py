@@ -271,7 +271,8 @@ def test_switching_to_nats_moves_the_spool_and_quarantines_what_no_message_can_c
         tmp_path, nats_url, pack_engine) -> None:
     data = tmp_path / "serve"
     records = _records()[:100]
-    big = RawRecord("chu-a", "http:chu-a", JSON, b'{"x": "' + b"\\" * 700_000 + b'"}', 1_790_000_999.0)
+    # within the record limit (1 MiB), beyond the bus's (1 MB) once stamped for the wire
+    big = RawRecord("chu-a", "http:chu-a", JSON, b'{"x": "' + b"a" * 1_048_500 + b'"}', 1_790_000_999.0)
     embedded = Service(ServiceConfig(data_dir=data, tenants=["chu-a"]), pack_engine)
     embedded.accept([*records, big])  # spooled, never detected: then the operator moves to NATS
     embedded.close()
@@ -280,8 +281,8 @@ def test_switching_to_nats_moves_the_spool_and_quarantines_what_no_message_can_c
         assert svc.spool.depth == 0
         wait_until(lambda: svc.backlog == 100, 5)
         assert [q.record_key for q in svc.state.quarantine(["chu-a"])] == [big.key()]
-        other = RawRecord("chu-a", "http:chu-a", JSON, b"\x00" * 300_000, 1_790_001_000.0)
-        svc.accept([other, *_records()[100:110]])  # escaped, 300 kB of NULs exceed 1 MB
+        other = RawRecord("chu-a", "http:chu-a", JSON, b"\x00" * 1_048_576, 1_790_001_000.0)
+        svc.accept([other, *_records()[100:110]])  # 1 MiB of NULs and the stamps exceed 1 MB
         quarantined = svc.state.quarantine(["chu-a"])
         assert [q.record_key for q in quarantined][0] == other.key()
         assert "too large for the bus" in quarantined[0].reason

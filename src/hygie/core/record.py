@@ -40,27 +40,33 @@ class RawRecord:
 
     def key(self) -> str:
         """A deterministic id: the same record delivered twice has the same key (dedup)."""
-        digest = hashlib.blake2b(digest_size=16)
-        for part in (self.tenant, self.source, self.kind, repr(self.received), self.peer or "",
-                     str(self.seq)):
-            digest.update(part.encode())
-            digest.update(b"\0")
+        digest = hashlib.blake2b(digest_size=16)  # each part ends with a NUL, then the payload
+        digest.update("\0".join((self.tenant, self.source, self.kind, repr(self.received),
+                                 self.peer or "", str(self.seq), "")).encode())
         digest.update(self.payload)
         return digest.hexdigest()
 
     def to_bytes(self) -> bytes:
-        """Wire form for the spool and NATS (JSON; a payload that is not UTF-8 in base64)."""
-        try:
-            payload, encoding = self.payload.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            payload, encoding = base64.b64encode(self.payload).decode("ascii"), "base64"
-        return orjson.dumps({"t": self.tenant, "s": self.source, "k": self.kind, "p": payload,
-                             "e": encoding, "r": self.received, "a": self.peer, "q": self.seq})
+        """Wire form for the spool and NATS: a marker byte, the stamps as one JSON line, then the
+        payload as received (not escaped into a JSON string: half the cost of the hand-over)."""
+        header = orjson.dumps({"t": self.tenant, "s": self.source, "k": self.kind,
+                               "r": self.received, "a": self.peer, "q": self.seq})
+        return b"".join((_WIRE, header, b"\n", self.payload))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RawRecord:
-        doc = orjson.loads(data)
-        text: str = doc["p"]
-        payload = base64.b64decode(text) if doc.get("e") == "base64" else text.encode("utf-8")
+        """The record of ``to_bytes``, or of the all-JSON form written before (a spool or a
+        stream may still hold some after an upgrade)."""
+        if data[:1] == _WIRE:
+            end = data.index(b"\n")
+            doc = orjson.loads(data[1:end])
+            payload = data[end + 1:]
+        else:
+            doc = orjson.loads(data)
+            text: str = doc["p"]
+            payload = base64.b64decode(text) if doc.get("e") == "base64" else text.encode("utf-8")
         return cls(doc["t"], doc["s"], doc["k"], payload, float(doc["r"]), doc.get("a"),
                    int(doc.get("q") or 0))
+
+
+_WIRE = b"\x01"  # first byte of the wire form (the older, all-JSON one starts with '{')
