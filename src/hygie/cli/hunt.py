@@ -85,7 +85,7 @@ def hunt(
                       transient=True) as bar:
             task = bar.add_task("hunting", events=0, rate=0.0, alerts=0)
             count = 0
-            for event_alerts in _alerts_by_event(engine, read_events(paths, stats)):
+            for event_alerts in engine.alerts_by_event(read_events(paths, stats)):
                 count += 1
                 for alert in event_alerts:
                     if LEVEL_RANK.get(alert.level, 0) < floor:
@@ -109,14 +109,6 @@ def hunt(
         _print_alerts(Console(file=handle if output else sys.stdout, width=160), shown,
                       summary.total)
     _print_summary(console, summary, stats, elapsed)
-
-
-def _alerts_by_event(engine: Engine, events):  # type: ignore[no-untyped-def]
-    """Per-event alert lists, then the correlation windows still open at the end."""
-    match = engine.match_event
-    for event in events:
-        yield match(event)
-    yield list(engine.flush())
 
 
 def _print_alerts(console: Console, alerts: list[Alert], total: int) -> None:
