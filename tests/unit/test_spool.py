@@ -32,10 +32,20 @@ def test_a_crash_before_ack_delivers_again(tmp_path) -> None:
     assert [data for _, data in reopened.claim(10)] == [b"x", b"y"]
 
 
-def test_expired_leases_come_back(tmp_path) -> None:
+def test_expired_leases_come_back_to_another_consumer_never_to_their_holder(tmp_path) -> None:
+    """A lease runs out for a consumer that died; the one that holds the chunks (its store is
+    slow, say) must not detect them a second time beside the first."""
     spool = Spool(tmp_path / "s.db")
     spool.put([b"x"])
-    assert spool.claim(1, lease_s=-1)  # already expired
+    spool.put([b"y"])
+    held = spool.claim(1, lease_s=-1)  # already expired
+    assert [data for _, data in held] == [b"x"]
+    assert [data for _, data in spool.claim(1, lease_s=-1)] == [b"y"]  # not x again
+    assert spool.claim(1) == []
+    other = Spool(tmp_path / "s.db")
+    assert [data for _, data in other.claim(5)] == [b"x", b"y"]
+    spool.release([chunk for chunk, _ in held])  # settled: the holder may claim it again
+    other.release([chunk for chunk, _ in held])
     assert [data for _, data in spool.claim(1)] == [b"x"]
 
 
@@ -109,5 +119,22 @@ def test_rows_of_the_one_record_layout_are_still_delivered(tmp_path) -> None:
     spool.put([b"new1", b"new2"])
     claimed = spool.claim(10)
     assert [data for _, data in claimed] == [b"old1", b"old2", b"new1", b"new2"]
+    spool.ack([chunk for chunk, _ in claimed])
+    assert spool.depth == 0
+
+
+def test_a_damaged_chunk_gives_what_can_be_read(tmp_path, caplog) -> None:
+    import sqlite3
+
+    spool = Spool(tmp_path / "s.db")
+    spool.put([b"first", b"second", b"third"])
+    db = sqlite3.connect(tmp_path / "s.db")
+    (data,) = db.execute("SELECT data FROM spool").fetchone()
+    db.execute("UPDATE spool SET data = ?", (data[:-3],))  # the last record cut short
+    db.commit()
+    db.close()
+    claimed = spool.claim(10)
+    assert [item for _, item in claimed] == [b"first", b"second"]
+    assert "damaged" in caplog.text
     spool.ack([chunk for chunk, _ in claimed])
     assert spool.depth == 0

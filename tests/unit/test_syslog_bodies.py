@@ -185,6 +185,14 @@ def test_kv_one_pass_equals_the_step_by_step_rules(text: str) -> None:
     assert parse_kv(text) == _kv_reference(text)
 
 
+def test_long_texts_are_read_up_to_the_pair_limit_with_the_same_rules() -> None:
+    many = " ".join(f'k{n}="v {n}" x{n}=\\"y' for n in range(400))  # > 4 KiB, > MAX_PAIRS pairs
+    assert len(many) > 4096
+    assert parse_kv(many) == _kv_reference(many) and len(parse_kv(many)) == MAX_PAIRS
+    hostile = "a=b " * 300_000  # one key 300,000 times: read up to the limit, not further
+    assert parse_kv(hostile) == {"a": "b"} == _kv_reference(hostile)
+
+
 # -- in syslog_fields --------------------------------------------------------------------------
 
 def test_pairs_never_replace_syslog_fields() -> None:

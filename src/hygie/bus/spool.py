@@ -16,10 +16,16 @@ detection thread some 20 µs of each record's 100). Records are claimed, release
 acknowledged by whole chunks; ``claim`` hands each record out with its chunk's id. Leases live
 in a table of their own, so that a claim never rewrites a chunk. Rows of the earlier layout
 (one record per row, ``records = 0``, leased by ``claimed_until``) are still read.
+
+A lease that runs out gives its chunks to *another* consumer (a process that died held them).
+The instance that claimed them never claims them again before it acknowledges or releases
+them, however long its store takes: a batch stuck behind a slow database must not be detected
+a second time beside it.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import struct
 import threading
@@ -42,6 +48,7 @@ _RECORDS_COLUMN = "ALTER TABLE spool ADD COLUMN records INTEGER NOT NULL DEFAULT
 _COUNT = "CASE WHEN records = 0 THEN 1 ELSE records END"
 CHUNK = 1000  # records per row at most: a claim is whole chunks, so this bounds its overshoot
 _LENGTH = struct.Struct("<I")
+log = logging.getLogger("hygie.spool")
 
 
 class SpoolFull(Exception):
@@ -64,6 +71,7 @@ class Spool:
         if "records" not in columns:
             self._db.execute(_RECORDS_COLUMN)
         self._depth = self._db.execute(f"SELECT coalesce(sum({_COUNT}), 0) FROM spool").fetchone()[0]
+        self._held: set[int] = set()  # chunks this instance claimed and has not settled
 
     @property
     def depth(self) -> int:
@@ -91,7 +99,7 @@ class Spool:
             row = self._db.execute("SELECT data, records FROM spool ORDER BY id LIMIT 1").fetchone()
         if not row:
             return None
-        return row[0] if row[1] == 0 else next(_unframe(row[0]))
+        return row[0] if row[1] == 0 else next(iter(_unframe(row[0])), None)
 
     def claim(self, limit: int, lease_s: float = 60.0) -> list[tuple[int, bytes]]:
         """About ``limit`` records, oldest first, leased for ``lease_s`` seconds, each with the
@@ -99,10 +107,13 @@ class Spool:
         now = time.time()
         with self._lock, _transaction(self._db):
             chosen, count = [], 0
+            held = self._held
             for row_id, records in self._db.execute(
                     f"SELECT s.id, {_COUNT} FROM spool s LEFT JOIN spool_lease l ON l.id = s.id "
                     "WHERE (l.until IS NULL OR l.until < ?) AND s.claimed_until < ? "
-                    "ORDER BY s.id LIMIT ?", (now, now, limit)):
+                    "ORDER BY s.id LIMIT ?", (now, now, limit + len(held))):
+                if row_id in held:
+                    continue
                 if chosen and count + records > limit:
                     break
                 chosen.append(row_id)
@@ -114,12 +125,17 @@ class Spool:
             rows = self._db.execute(
                 f"SELECT id, data, records FROM spool WHERE id IN ({','.join('?' * len(chosen))}) "
                 "ORDER BY id", chosen).fetchall()
+            held.update(chosen)
         out: list[tuple[int, bytes]] = []
         for row_id, data, records in rows:
             if records == 0:
                 out.append((row_id, data))
-            else:
-                out.extend((row_id, item) for item in _unframe(data))
+                continue
+            items = _unframe(data)
+            if len(items) != records:  # only disk damage does this: keep what can be read
+                log.error("spool chunk %d is damaged: %d of its %d records can be read, the "
+                          "rest is dropped", row_id, len(items), records)
+            out.extend((row_id, item) for item in items)
         return out
 
     def ack(self, ids: Iterable[int]) -> None:
@@ -136,6 +152,7 @@ class Spool:
                     f"DELETE FROM spool WHERE id IN ({marks}) RETURNING {_COUNT}", chunk))
                 self._db.execute(f"DELETE FROM spool_lease WHERE id IN ({marks})", chunk)
             self._depth -= removed
+            self._held.difference_update(unique)
 
     def release(self, ids: Iterable[int]) -> None:
         """Give claimed records back at once (the consumer could not process them now)."""
@@ -144,6 +161,7 @@ class Spool:
             self._db.executemany("DELETE FROM spool_lease WHERE id = ?", unique)
             self._db.executemany("UPDATE spool SET claimed_until = 0 WHERE id = ? AND claimed_until > 0",
                                  unique)
+            self._held.difference_update(i for (i,) in unique)
 
     def release_claims(self) -> int:
         """At start-up: claims of a previous process are void. Returns how many records came
@@ -154,6 +172,7 @@ class Spool:
                 "OR id IN (SELECT id FROM spool_lease)").fetchone()[0]
             self._db.execute("DELETE FROM spool_lease")
             self._db.execute("UPDATE spool SET claimed_until = 0 WHERE claimed_until > 0")
+            self._held.clear()
         return released
 
     def close(self) -> None:
@@ -167,15 +186,19 @@ def _frame(items: Sequence[bytes]) -> bytes:
     return b"".join(part for item in items for part in (pack(len(item)), item))
 
 
-def _unframe(data: bytes) -> Iterable[bytes]:
-    """The records of a chunk, in order."""
+def _unframe(data: bytes) -> list[bytes]:
+    """The records of a chunk, in order; a damaged chunk gives the records before the damage."""
     view, position, end = memoryview(data), 0, len(data)
     unpack = _LENGTH.unpack_from
-    while position < end:
+    items: list[bytes] = []
+    while position + 4 <= end:
         (length,) = unpack(view, position)
         position += 4
-        yield bytes(view[position:position + length])
+        if position + length > end:
+            break
+        items.append(bytes(view[position:position + length]))
         position += length
+    return items
 
 
 class _transaction:

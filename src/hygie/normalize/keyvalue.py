@@ -24,6 +24,7 @@ first of two pairs with the same key wins.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 MAX_PAIRS = 256
@@ -37,6 +38,7 @@ _KEY = re.compile(r"(?<!\S)([A-Za-z_][A-Za-z0-9_.\-]{0,63})=")
 # Unrolled loops, possessive: no quantifier can backtrack or keep backtracking state, so a
 # match is linear in time and constant in memory (a 1 MiB run of backslashes included).
 _PAIR = re.compile(_KEY.pattern + r'(?:"([^"\\]*+(?:\\.[^"\\]*+)*+)"|(\S*))', re.DOTALL)
+_FINDALL_TEXT = 4096  # longer texts are read pair by pair, up to MAX_PAIRS (hostile input)
 _QUOTE_ESCAPE = re.compile(r'\\(["\\])')
 _CEF_START = re.compile(r"(?<!\S)CEF:")
 _CEF_FIELD = re.compile(r"([^|\\]*+(?:\\.[^|\\]*+)*+)\|", re.DOTALL)
@@ -61,8 +63,10 @@ def parse_kv(text: str) -> dict[str, str]:
     if "=" not in text:
         return pairs
     # One regex pass finds each key with its value (a FortiGate line has some 30 pairs); an
-    # unmatched group is "" in findall's tuples, and a quoted value starts with its quote.
-    for key, quoted, bare in _PAIR.findall(text)[:MAX_PAIRS]:
+    # unmatched group is "" in its tuples. A long text is read only up to its MAX_PAIRS-th pair.
+    found = (_PAIR.findall(text)[:MAX_PAIRS] if len(text) <= _FINDALL_TEXT else
+             [(m[1], m[2] or "", m[3] or "") for m in itertools.islice(_PAIR.finditer(text), MAX_PAIRS)])
+    for key, quoted, bare in found:
         if bare:  # unquoted, or a quote that never closes: the word as it stands
             value = bare
         else:

@@ -279,9 +279,10 @@ _MAX_DEPTH = 8  # nested JSON deeper than this is kept as JSON text
 
 def syslog_fields(msg: SyslogMessage) -> dict[str, Any]:
     """Flat fields for Sigma rules and search. Syslog's own fields win over JSON keys of the
-    same name, compared case-insensitively as rules compare them; a JSON body (NXLog, firewalls; optionally after ``@cee:``) adds its keys, nested
-    objects flattened with dots; any other body adds its CEF or ``key=value`` pairs
-    (FortiGate, Stormshield, auditd, sudo: :mod:`hygie.normalize.keyvalue`) by the same rule."""
+    same name, compared case-insensitively as rules compare them; a JSON body (NXLog,
+    firewalls; optionally after ``@cee:``) adds its keys, nested objects flattened with dots;
+    any other body adds its CEF or ``key=value`` pairs (FortiGate, Stormshield, auditd, sudo:
+    :mod:`hygie.normalize.keyvalue`) by the same rule."""
     fields: dict[str, Any] = {}
     syslog_own = {
         "facility": msg.facility, "severity": msg.severity, "host": msg.hostname,

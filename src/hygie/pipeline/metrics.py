@@ -195,8 +195,8 @@ class ServiceMetrics(Collector):
         yield _gauge("hygie_rules_loaded", "Sigma rules and correlations loaded", view.rules)
         yield _gauge("hygie_rule_load_errors", "Rule files that failed to load", view.rule_errors)
         yield from _listener_metrics(view.listeners)
-        histogram = HistogramMetricFamily("hygie_detect_batch_seconds", "Time to detect and "
-                                          "store one batch")
+        histogram = HistogramMetricFamily("hygie_detect_batch_seconds", "Time from the start "
+                                          "of a batch's detection until it is stored")
         cumulative, buckets = 0, []
         for bound, count in zip((*BATCH_BUCKETS, float("inf")), snap["buckets"]):
             cumulative += count

@@ -190,7 +190,8 @@ class NatsBridge:
         limit = self.bus.max_message_bytes
         fits, too_large = [], []
         for record in records:  # the wire form: the payload as it is, after a line of stamps
-            big = len(record.payload) + 1024 > limit and len(record.to_bytes()) > limit
+            # (tenant, source, peer: far below 64 KiB, even a long folder path JSON-escaped)
+            big = len(record.payload) + 65_536 > limit and len(record.to_bytes()) > limit
             (too_large if big else fits).append(record)
         if fits:
             try:

@@ -1,7 +1,8 @@
 """The embedded service (``hygie serve``): collectors, spool, detection and stores in one process.
 
 Collectors run on one asyncio loop and only spool what they receive; detection runs in its own
-thread, claiming batches from the spool and acknowledging them once their results are stored.
+thread, claiming batches from the spool, and a store thread stores each detected batch and
+then acknowledges it.
 A crash anywhere loses nothing that a collector accepted: on restart the spool still holds
 every record whose results were not stored, and the store ignores results it already has.
 """
@@ -12,7 +13,6 @@ import asyncio
 import collections
 import logging
 import os
-import queue
 import secrets
 import socket
 import threading
@@ -39,7 +39,7 @@ from hygie.normalize.healthcare import PatientPolicy
 from hygie.pipeline.collectors import CollectorSpecError, Folders, SyslogSpec, TlsFiles, WatchSpec, start_syslog
 from hygie.pipeline.correlation import CorrelationStage
 from hygie.pipeline.detection import DetectionStage
-from hygie.pipeline.events import stored_events
+from hygie.pipeline.drain import Drain, name_os_thread
 from hygie.pipeline.hunts import run_due_hunts
 from hygie.pipeline.intake import Intake
 from hygie.pipeline.metrics import CONTENT_TYPE, ListenerView, PipelineCounters, ServiceMetrics, ServiceView
@@ -121,10 +121,6 @@ class Service:
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._detector = threading.Thread(target=self._detect_loop, name="hygie-detect", daemon=True)
-        self._storer = threading.Thread(target=self._store_loop, name="hygie-store", daemon=True)
-        self._to_store: queue.Queue[_Detected | None] = queue.Queue(maxsize=1)
-        self._failed_lock = threading.Lock()
-        self._failed: list[_Detected] = []  # batches the store thread could not store
         self._maintainer = threading.Thread(target=self._maintenance_loop, name="hygie-maintain",
                                             daemon=True)
         self._server: uvicorn.Server | None = None
@@ -139,6 +135,8 @@ class Service:
         self.rejects_dropped = 0
         self._reject_seq = 0
         self.counters = PipelineCounters()
+        self.drain = Drain(self.spool, self.stage, self.events, self.state, self.counters,
+                           config.batch, config.lease_s, self._switch_engine)
         self.metrics = ServiceMetrics(self.counters, self._metrics_view)
 
     # -- collectors -> spool -------------------------------------------------------------------
@@ -163,90 +161,10 @@ class Service:
     def drain_once(self) -> int:
         """Process one batch, stored before it returns; returns how many records it held (0:
         spool empty)."""
-        batch = self._detect_batch()
-        if batch is None:
-            return 0
-        try:
-            self._store_batch(batch)
-        except Exception:
-            self._give_back(batch)
-            raise
-        return len(batch.ids)
-
-    def _detect_batch(self) -> _Detected | None:
-        """Claim a batch and run it through detection (the stores come after)."""
-        if self._next_engine is not None:
-            self._switch_engine()
-        claimed = self.spool.claim(self.config.batch, self.config.lease_s)
-        if not claimed:
-            return None
-        started = time.perf_counter()
-        records, ids = [], []
-        for spool_id, data in claimed:
-            ids.append(spool_id)
-            try:
-                records.append(RawRecord.from_bytes(data))
-            except (ValueError, KeyError, TypeError):  # written by us: only disk damage does this
-                log.error("spool entry %d is unreadable and is dropped", spool_id)
-        return _Detected(ids, {record.tenant for record in records}, self.stage.process(records),
-                         started)
-
-    def _store_batch(self, batch: _Detected) -> None:
-        """Store a detected batch's events and results, then acknowledge it."""
-        self.events.append(stored_events(batch.results))  # before the ack, like the alerts
-        self.state.store_results(batch.results)
-        self.stage.mark_stored(batch.results)
-        self.spool.ack(batch.ids)
-        self.counters.batch_done(batch.results, time.perf_counter() - batch.started)
-
-    def _give_back(self, batch: _Detected) -> None:
-        """A batch that could not be stored goes back to the spool. Its events are already in
-        the correlation windows, where counting them again would raise false alerts: the
-        windows of its tenants restart first (on the detect thread, which owns them)."""
-        self.stage.forget_windows(batch.tenants)
-        self.spool.release(batch.ids)
+        return self.drain.drain_once()
 
     def _detect_loop(self) -> None:
-        """Detect batch after batch; the ``hygie-store`` thread stores each while the next is
-        detected. Disk syncs and DuckDB's writing release the GIL, so they overlap detection
-        rather than add to it. One detected batch at most waits for the store (bounded)."""
-        name_os_thread("hygie-detect")
-        self._storer.start()
-        try:
-            while not self._stop.is_set():
-                with self._failed_lock:
-                    failed, self._failed = self._failed, []
-                for batch in failed:  # the store failed (database away?): retry after a pause
-                    self._give_back(batch)
-                if failed or self._paused.is_set():
-                    self._stop.wait(1.0 if failed else 0.05)
-                    continue
-                try:
-                    batch = self._detect_batch()
-                except Exception:  # the spool's disk, say: retry after a pause
-                    log.exception("detection batch failed; its records stay in the spool")
-                    self._stop.wait(1.0)
-                    continue
-                if batch is None:
-                    self._stop.wait(0.05)
-                    continue
-                self._to_store.put(batch)
-        finally:
-            self._to_store.put(None)
-            self._storer.join(timeout=60)
-
-    def _store_loop(self) -> None:
-        name_os_thread("hygie-store")
-        while True:
-            batch = self._to_store.get()
-            if batch is None:
-                return
-            try:
-                self._store_batch(batch)
-            except Exception:  # the detect thread gives it back to the spool
-                log.exception("storing a detected batch failed; its records stay in the spool")
-                with self._failed_lock:
-                    self._failed.append(batch)
+        self.drain.run(self._stop, self._paused)
 
     def _maintenance_loop(self) -> None:
         """Event store upkeep on its own thread: merging a busy day's files takes seconds,
@@ -542,16 +460,6 @@ class Service:
         self.state.engine.dispose()
 
 
-@dataclass(slots=True)
-class _Detected:
-    """A batch through detection, waiting to be stored: its spool ids, tenants and results."""
-
-    ids: list[int]
-    tenants: set[str]
-    results: list[RecordResult]
-    started: float  # perf_counter when detection began (the batch-duration metric)
-
-
 REJECTED_QUEUE = 10_000  # collector rejections waiting to be quarantined
 RELOAD_STATUS = "rules-reload.json"  # in the data dir: what the last reload did
 
@@ -585,12 +493,3 @@ def _yield_cpu_to_detection() -> None:
             os.setpriority(os.PRIO_PROCESS, thread, BACKGROUND_NICE)
     except (AttributeError, OSError):  # another OS, or a sandbox that refuses: same work, same order
         log.debug("cannot lower the maintenance thread's priority")
-
-
-def name_os_thread(name: str) -> None:
-    """Give the calling thread its name in the OS too (Linux, 15 characters), so that ``top -H``
-    and ``/proc/<pid>/task/*/comm`` tell detection from the collectors (the benchmarks read it)."""
-    try:
-        Path(f"/proc/self/task/{threading.get_native_id()}/comm").write_text(name[:15])
-    except OSError:  # not Linux: Python's own thread name is all there is
-        pass
