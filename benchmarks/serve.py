@@ -279,11 +279,12 @@ def throughput(served: Served, windows: list[bytes], firewall: list[bytes]) -> f
     served.cpu_per_record = (served.cpu_seconds() - cpu_before) / total
     served.detect_cpu_per_record = (served.thread_cpu_seconds("hygie-detect") - detect_before) / total
     served.store_cpu_per_record = (served.thread_cpu_seconds("hygie-store") - store_before) / total
+    threads = "" if served.bus else (  # in NATS mode the workers detect and store
+        f", of which the detection thread {served.detect_cpu_per_record * 1e6:,.0f} µs and the "
+        f"store thread {served.store_cpu_per_record * 1e6:,.0f} µs")
     print(f"  sent in {sent:.1f} s; all through detection after {elapsed:.1f} s; service CPU "
-          f"{served.cpu_per_record * 1e6:,.0f} µs per record, of which the detection thread "
-          f"{served.detect_cpu_per_record * 1e6:,.0f} µs and the store thread "
-          f"{served.store_cpu_per_record * 1e6:,.0f} µs; the generator (this process) "
-          f"{generator_cpu * 1e6:,.0f} µs per record")
+          f"{served.cpu_per_record * 1e6:,.0f} µs per record{threads}; the generator (this "
+          f"process) {generator_cpu * 1e6:,.0f} µs per record")
     return total / elapsed
 
 
