@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hygie.bus.nats import BusError
+from hygie.cli.loop import run as run_loop
 from hygie.cli.worker import BUS_CA_HELP, BUS_CERT_HELP, BUS_CREDS_HELP, bus_options
 from hygie.detect.engine import Engine
 from hygie.detect.rulesets import rule_folders
@@ -160,7 +161,7 @@ def serve(
     service.periodic.append(_trigger_watcher(service).check)
     service.periodic.append(_monthly_reports(service).run_due)
     try:
-        asyncio.run(_run(service, demo, exit_after_demo))
+        run_loop(_run(service, demo, exit_after_demo))
     except CollectorSpecError as exc:
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from None

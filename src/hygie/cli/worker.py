@@ -6,7 +6,6 @@ needs the rules, the state database and the install's patient-id salt that serve
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 
 from hygie.bus.nats import BusError, JetStreamBus, NatsOptions, StreamLimits
+from hygie.cli.loop import run as run_loop
 from hygie.detect.engine import Engine
 from hygie.normalize.healthcare import PatientPolicy
 from hygie.pipeline.detection import DetectionStage
@@ -84,8 +84,8 @@ def worker(
     state = StateStore(open_database(database or sqlite_dsn(data_dir / "state.db")))
     stage = DetectionStage(engine, PatientPolicy(salt_path.read_bytes()), forward_correlations=True)
     try:
-        asyncio.run(_work(options, StreamLimits(ack_wait_s=ack_wait), stage, state,
-                          WorkerConfig(batch=batch, heartbeat_s=heartbeat, name=name), load_engine))
+        run_loop(_work(options, StreamLimits(ack_wait_s=ack_wait), stage, state,
+                       WorkerConfig(batch=batch, heartbeat_s=heartbeat, name=name), load_engine))
     except BusError as exc:
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
