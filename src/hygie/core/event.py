@@ -47,6 +47,21 @@ def parse_time(value: str | None) -> datetime | None:
     included: a record's time comes from its sender, so it must never raise."""
     if not value or value.__class__ is not str:
         return None
+    try:  # most times are ISO 8601 as Python writes it (the pipeline's own): its parser, in C
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        return _parse_time_loosely(value)
+    except OverflowError:  # a time that UTC cannot hold
+        return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _parse_time_loosely(value: str) -> datetime | None:
+    """Surrounding blanks, a space for ``T``, more than 6 fractional digits (Windows writes 7):
+    what ``datetime.fromisoformat`` refuses as they come."""
     text = value.strip()
     if " " in text and "T" not in text:
         text = text.replace(" ", "T", 1)
@@ -59,10 +74,7 @@ def parse_time(value: str | None) -> datetime | None:
         if end - dot - 1 > 6:
             text = text[: dot + 7] + text[end:]
     try:
-        dt = datetime.fromisoformat(text)
-        if dt.tzinfo is None:
-            return dt.replace(tzinfo=timezone.utc)
-        return dt.astimezone(timezone.utc)
+        return _utc(datetime.fromisoformat(text))
     except (ValueError, OverflowError):
         return None
 

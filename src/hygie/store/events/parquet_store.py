@@ -486,12 +486,7 @@ class EventStore:
 
 def _event_time(value: str | None) -> datetime | None:
     """The event time as naive UTC, or None when absent, unparseable or absurd."""
-    try:  # the ISO 8601 text the pipeline writes: Python's own parser, in C, reads it
-        moment: datetime | None = datetime.fromisoformat(value)  # type: ignore[arg-type]
-        moment = (moment.astimezone(timezone.utc) if moment.tzinfo is not None  # type: ignore[union-attr]
-                  else moment.replace(tzinfo=timezone.utc))  # type: ignore[union-attr]
-    except (TypeError, ValueError, OverflowError):
-        moment = parse_time(value)
+    moment = parse_time(value)
     if moment is None or not 1970 <= moment.year <= _MAX_EVENT_YEAR:
         return None
     return naive_utc(moment)
