@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install system-deps run test bench bench-serve bench-console screenshots lock clean
 
 # The install also compiles the kernels (setup.py, Cython): a change to one must rebuild.
-KERNEL := src/hygie/detect/sigma/kernel.py src/hygie/intel/kernel.py
+KERNEL := src/hygie/detect/sigma/kernel.py src/hygie/intel/kernel.py src/hygie/intel/kernel.pxd
 
 $(STAMP): requirements.lock pyproject.toml setup.py $(KERNEL)
 	$(PYTHON) -m venv $(VENV)

@@ -8,8 +8,9 @@ and domains looked up label by label from the right (``a.b.evil.org`` checks its
 names per rule: IPs by parsing, hashes by hex length (and Sysmon's ``SHA256=…,MD5=…``), URLs
 and domains by form, with field names only as hints (JA3 versus MD5). Each distinct value is
 classified once and remembered (hosts, images and addresses repeat): one pass in C over an
-event's values leaves only those never seen (or that hit) for Python to look at. Tenancy and expiry are checked
-on the rare hit, so one snapshot serves every tenant.
+event's values (``kernel``) first sieves out the values whose shape, or whose /16 network or
+last label, no indicator has, then leaves only those never seen (or that hit) for Python to
+look at. Tenancy and expiry are checked on the rare hit, so one snapshot serves every tenant.
 
 ``IntelMatcher`` holds the current snapshot and rebuilds it in a background thread when the
 store's change stamp moves; the new one is swapped in by one assignment, so detection never
@@ -31,7 +32,7 @@ from typing import Any
 from hygie.core.alert import Alert
 from hygie.core.event import Event
 from hygie.intel.indicators import IndicatorError, normalise_url
-from hygie.intel.kernel import unknown_texts
+from hygie.intel.kernel import V4_BITMAP_BYTES, could_hold, unknown_texts
 from hygie.store.state.intel_store import ActiveIndicator, NewSighting
 
 log = logging.getLogger("hygie.intel")
@@ -122,6 +123,9 @@ class Snapshot:
         # (table, mask) per prefix length present, longest first: an address is masked once each
         self.v4_masks = [(self.v4[bits], _mask(bits, 32)) for bits in sorted(self.v4, reverse=True)]
         self.v6_masks = [(self.v6[bits], _mask(bits, 128)) for bits in sorted(self.v6, reverse=True)]
+        # the sieve's tables (``kernel.could_hold``): /16 networks of IPv4 keys, domains' last labels
+        self.v4_top = _v4_bitmap(self.v4)
+        self.tlds = frozenset(name.rpartition(".")[2] for name in self.domains)
         self.values = tuple(values)  # a tuple of strings: untracked by the collector
         self.negative: dict[Any, None] = {}  # event values known to hit nothing (a dict: untracked)
         self.positive: dict[Any, tuple[int, ...]] = {}  # values that hit, with their rows
@@ -281,6 +285,19 @@ class Snapshot:
             self._domain(host, found)
 
 
+def _v4_bitmap(tables: dict[int, dict[int, Rows]]) -> bytes:
+    """One bit per /16 network that an IPv4 key (address or network) of ``tables`` touches:
+    an address outside all of them can hit none, whatever the prefix lengths."""
+    bits = bytearray(V4_BITMAP_BYTES)
+    for length, table in tables.items():
+        span = 1 << max(0, 16 - length)  # a network shorter than /16 covers several
+        for key in table:
+            first = key >> 16
+            for top in range(first, first + span):
+                bits[top >> 3] |= 1 << (top & 7)
+    return bytes(bits)
+
+
 _MASKS: dict[tuple[int, int], int] = {}
 
 
@@ -360,13 +377,14 @@ class IntelMatcher:
         """The indicators of ``tenant`` (and shared ones) that the event's values hold.
 
         One pass in C over the event's values (``kernel.unknown_texts``, compiled) leaves the
-        texts not known to hit nothing (usually none, else the few never seen); only these are
-        looked at in Python. Numbers are no indicator and are skipped there."""
+        texts that could hold an indicator by their shape and are not known to hit nothing
+        (usually none, else the few never seen); only these are looked at in Python. Numbers
+        are no indicator and are skipped there."""
         snap = self.snapshot
         if not snap.size:
             return []
         rest: list[str] = []
-        if not unknown_texts(fields, snap.negative, rest):  # a list or an object among the values
+        if not unknown_texts(fields, snap.negative, rest, snap.v4_top, snap.tlds):  # a list or an object
             return self._match_fields(snap, tenant, fields, now)
         if not rest:
             return []
@@ -394,7 +412,8 @@ class IntelMatcher:
         negative, positive, learn = snap.negative, snap.positive, snap.learn
         for name, value in fields.items():
             for text in value if value.__class__ is list else (value,):
-                if text.__class__ is not str or text in negative:
+                if text.__class__ is not str or not could_hold(text, snap.v4_top, snap.tlds) \
+                        or text in negative:
                     continue
                 rows = positive.get(text)
                 if rows is None:
