@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import ipaddress
+import os
 import random
 import shutil
 import sqlite3
@@ -259,14 +260,17 @@ def end_to_end(args: argparse.Namespace) -> None:
         stored = Path(kept) / "state.db"  # filled once, copied into each loaded run
         took = load_store(sqlite_dsn(stored), pairs)
         print(f"  ({args.indicators:,} indicators stored in a state store in {took:.0f} s)")
-        # alternated, so that a change in the machine's load hits both sides alike
-        for loaded in [False, True] * args.pairs:
+        # alternated, each side first in every other pair, so that a change in the machine's
+        # load (or what a run leaves to the next) hits both sides alike
+        for loaded in [side for pair in range(args.pairs) for side in ((False, True) if pair % 2 == 0
+                                                                        else (True, False))]:
             label = f"{args.indicators:,} indicators" if loaded else "no indicators"
             with tempfile.TemporaryDirectory(prefix="hygie-intel-serve-") as tmp:
                 data = Path(tmp) / "data"
                 data.mkdir()
                 if loaded:
                     shutil.copy(stored, data / "state.db")
+                os.sync()  # the copy's writeback (hundreds of MB) must not run during the run
                 served = bench_serve.Served(data, bench_serve.RULE_DIRS)
                 try:
                     warm = windows[:2000]  # the first batch starts the snapshot's compilation
