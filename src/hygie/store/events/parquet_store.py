@@ -57,6 +57,9 @@ FUTURE_SLACK = timedelta(days=1)  # event times further ahead of the receive tim
 # (the same interval is written in MOMENT)
 READ_RETRIES = 5  # a file compacted or expired under a reader: list again, this many times
 _EPOCH = datetime(1970, 1, 1)
+_ONE_US = timedelta(microseconds=1)
+_DAY_US = 86_400_000_000
+_FUTURE_SLACK_US = FUTURE_SLACK // _ONE_US
 _MAX_EVENT_YEAR = 9999
 
 # A batch reaches DuckDB as an Arrow table (``_columns``: pyarrow copies the Python values into
@@ -171,19 +174,21 @@ class EventStore:
         """Store ``events``; durable when it returns (one fsync'd file per tenant and day)."""
         if self.read_only:
             raise PermissionError("this event store was opened read-only")
-        groups: dict[tuple[str, date], list[tuple[StoredEvent, datetime | None, int]]] = {}
+        groups: dict[tuple[str, int], list[tuple[StoredEvent, int | None, int]]] = {}
+        tenant_dirs: dict[str, str] = {}
         for event in events:
-            moment = _event_time(event.time)
-            received_us = int(round(event.received * 1_000_000))
-            received = _EPOCH + timedelta(microseconds=received_us)
+            moment = _event_micros(event.time)
+            received = int(round(event.received * 1_000_000))
             # as MOMENT: a sender whose clock runs days ahead makes no partition of the future
             # (which retention would keep past everything else)
-            trusted = moment is not None and moment <= received + FUTURE_SLACK
-            day = moment.date() if moment is not None and trusted else received.date()
-            groups.setdefault((layout.tenant_dir_name(event.tenant), day), []).append(
-                (event, moment, received_us))
+            trusted = moment is not None and moment <= received + _FUTURE_SLACK_US
+            tenant_dir = tenant_dirs.get(event.tenant)
+            if tenant_dir is None:
+                tenant_dir = tenant_dirs[event.tenant] = layout.tenant_dir_name(event.tenant)
+            groups.setdefault((tenant_dir, (moment if trusted else received) // _DAY_US), []).append(  # type: ignore[operator]
+                (event, moment, received))
         for (tenant_dir, day), rows in groups.items():
-            folder = self.root / f"tenant={tenant_dir}" / f"day={day.isoformat()}"
+            folder = self.root / f"tenant={tenant_dir}" / f"day={_day(day).isoformat()}"
             self._write(folder, _columns(rows))
 
     def _write(self, folder: Path, rows: pa.Table) -> None:
@@ -484,40 +489,69 @@ class EventStore:
             con.close()
 
 
-def _event_time(value: str | None) -> datetime | None:
-    """The event time as naive UTC, or None when absent, unparseable or absurd."""
-    moment = parse_time(value)
-    if moment is None or not 1970 <= moment.year <= _MAX_EVENT_YEAR:
+def _event_micros(value: str | None) -> int | None:
+    """The event time in microseconds since the epoch (UTC), or None when absent,
+    unparseable or absurd. The pipeline's own times (``record_to_event``: ISO 8601, UTC,
+    ``+00:00``) are read straight as naive UTC; others through ``parse_time``."""
+    if value.__class__ is str and value.endswith("+00:00"):  # type: ignore[union-attr]
+        try:
+            moment = datetime.fromisoformat(value[:-6])  # type: ignore[index]
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:  # two offsets: not ours
+            moment = None
+    else:
+        moment = None
+    if moment is None:
+        parsed = parse_time(value)
+        if parsed is None:
+            return None
+        moment = naive_utc(parsed)
+    if not 1970 <= moment.year <= _MAX_EVENT_YEAR:
         return None
-    return naive_utc(moment)
+    return (moment - _EPOCH) // _ONE_US
 
 
-def _columns(rows: list[tuple[StoredEvent, datetime | None, int]]) -> pa.Table:
+def _day(number: int) -> date:
+    """The date of day ``number`` since the epoch (the partitions' days, cached)."""
+    found = _DAYS.get(number)
+    if found is None:
+        found = _DAYS[number] = (_EPOCH + timedelta(days=number)).date()
+    return found
+
+
+_DAYS: dict[int, date] = {}
+
+
+def _columns(rows: list[tuple[StoredEvent, int | None, int]]) -> pa.Table:
     keys, received, times, hosts, sources, kinds = [], [], [], [], [], []
     event_ids, channels, fields, raws, flags = [], [], [], [], []
+    dumps, options = orjson.dumps, orjson.OPT_NON_STR_KEYS
     for event, moment, received_us in rows:
         keys.append(event.record_key)
         received.append(received_us)
-        times.append(None if moment is None else (moment - _EPOCH) // timedelta(microseconds=1))
+        times.append(moment)
         hosts.append(event.host)
         sources.append(event.source)
         kinds.append(event.kind)
-        event_ids.append(_event_id(event.fields.get("EventID")))
-        channel = event.fields.get("Channel")
-        channels.append(None if channel is None else str(channel))
-        fields.append(orjson.dumps(event.fields, default=str,
-                                   option=orjson.OPT_NON_STR_KEYS).decode("utf-8"))
+        values = event.fields
+        event_id = values.get("EventID")
+        event_ids.append(event_id if event_id.__class__ is int and -(2**63) <= event_id < 2**63
+                         else _event_id(event_id))
+        channel = values.get("Channel")
+        channels.append(None if channel is None else channel if channel.__class__ is str else str(channel))
+        fields.append(dumps(values, default=str, option=options).decode("utf-8"))
+        raw = event.raw
         try:
-            raws.append(event.raw.decode("utf-8"))
+            raws.append(raw.decode("utf-8"))
             flags.append(False)
         except UnicodeDecodeError:
-            raws.append(base64.b64encode(event.raw).decode("ascii"))
+            raws.append(base64.b64encode(raw).decode("ascii"))
             flags.append(True)
     return pa.Table.from_arrays(
         [pa.array(column, type=kind.type) for column, kind in zip(
             (keys, received, times, hosts, sources, kinds, event_ids, channels, fields, raws, flags),
             _ROWS_SCHEMA)], schema=_ROWS_SCHEMA)
-
 
 
 def _written(path: Path) -> float:
