@@ -23,12 +23,16 @@ FHIR = "fhir"  # one FHIR AuditEvent resource (JSON)
 KINDS = frozenset({SYSLOG, JSON, ATNA, HL7, FHIR})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawRecord:
     """One received record. ``received`` is POSIX seconds (UTC); ``peer`` the sender's address
     when there is one (``127.0.0.1:51514``); ``seq`` its position among the records received
     together (a request, a read, a file), so that two identical lines sent at once stay two
-    records: a firewall repeating the same deny line is what a brute-force rule counts."""
+    records: a firewall repeating the same deny line is what a brute-force rule counts.
+
+    Never changed once made, though not ``frozen``: a frozen dataclass's constructor costs
+    0.85 µs against 0.19, and every record is made twice (by its collector, then from the
+    spool or the bus)."""
 
     tenant: str
     source: str
