@@ -53,10 +53,12 @@ TEXTS = st.one_of(
     st.text(alphabet="0123456789.:[]%", max_size=24),
     IPV4,
     st.builds(lambda ip, port: f"{ip}:{port}", IPV4, st.integers(0, 65535)),
-    st.builds(lambda ip, zone: f"{ip}%{zone}", IPV4, st.integers(0, 9)),
+    st.builds(lambda ip, zone: f"{ip}%{zone}", IPV4, st.text(alphabet="0:a", max_size=5)),
+    st.builds(lambda ip, port, zone: f"{ip}:{port}%{zone}", IPV4, st.integers(0, 99), st.text(alphabet="0:", max_size=4)),
     st.builds(lambda ip: f"::ffff:{ip}", IPV4),
     st.builds(lambda *labels: ".".join(labels), st.text(alphabet="abcXYZ-0é", min_size=1, max_size=6),
-              st.text(alphabet="abcXYZ-0é", min_size=1, max_size=6), st.sampled_from(["com", "COM", "fr", "local"])),
+              st.text(alphabet="abcXYZ-0éΣİ", min_size=1, max_size=6),
+              st.sampled_from(["com", "COM", "fr", "local", "Σ", "Σ.", "aΣ", "İ"])),
     st.builds(lambda a, b: a + b, st.sampled_from(["http://", "https://", "ftp://", ""]),
               st.text(alphabet="abc./:0123", max_size=20)),
     st.builds(lambda a, b, n: a + " " * n + b, st.text(max_size=40), st.text(max_size=40),
@@ -107,7 +109,8 @@ def test_sieve_drops_the_common_shapes_of_a_live_stream() -> None:
     dropped = ["{5770385F-C22A-43E0-BF4C-06F5698FFBD9}", r"C:\Windows\System32\cmd.exe", "S-1-5-21-1-2-3-500",
                "10:05:33", "2026-11-23T10:05:33.123Z", "10.1.2.3", "192.168.10.20:445", "WIN-DC01.chu.local",
                "0x8020000000000000", "4624", "Microsoft-Windows-Security-Auditing"]
-    kept = ["91.215.85.142", "185.220.33.1", "185.220.33.1:443", "x.cdn-msupdate.net", "Evil.NET.",
+    kept = ["91.215.85.142", "185.220.33.1", "185.220.33.1:443", "91.215.85.142%::", "91.215.85.142%1:2:3",
+            "x.cdn-msupdate.net", "Evil.NET.",
             "a" * 64, "SHA256=" + "b" * 64, "https://10.0.0.1/x", "fe80::1", "[2001:db8::1]:443",
             "mail@example.org", "type: 5 a.net;"]
     assert [text for text in dropped if kernel.could_hold(text, v4, tlds)] == []

@@ -15,5 +15,5 @@ cpdef bint could_hold(str text, bytes v4, frozenset tlds) except -1
                digits=int, parts=int, index=Py_ssize_t, ch=Py_UCS4, top=cython.ulong)
 cpdef bint address_could_hold(str text, Py_ssize_t colons, bytes v4) except -1
 
-@cython.locals(end=Py_ssize_t)
+@cython.locals(end=Py_ssize_t, label=str)
 cpdef bint label_could_end(str text, Py_ssize_t last_dot, frozenset tlds) except -1

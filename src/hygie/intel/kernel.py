@@ -114,10 +114,10 @@ def address_could_hold(text: str, colons: cython.Py_ssize_t, v4: bytes) -> bool:
     end = len(text)
     if colons == 1 and "." in text:  # a.b.c.d:port
         end = text.find(":")
-        colons = 0
     zone = text.find("%", 0, end)
     if zone != -1:
         end = zone
+    colons = text.count(":", 0, end)  # as ``_ip`` counts them: after the port and zone are cut
     if colons:
         if colons < 6 and text.find("::", 0, end) == -1:
             return False
@@ -153,7 +153,8 @@ def address_could_hold(text: str, colons: cython.Py_ssize_t, v4: bytes) -> bool:
 
 def label_could_end(text: str, last_dot: cython.Py_ssize_t, tlds: frozenset) -> bool:
     """Whether the last label of ``text`` (as ``Snapshot._domain`` names it: lower case,
-    trailing dots removed) is the last label of a domain indicator."""
+    trailing dots removed) is the last label of a domain indicator; a label that is not
+    ASCII is kept (looked up in Python)."""
     end = len(text)
     while end > 0 and text[end - 1] == ".":
         end -= 1
@@ -163,4 +164,7 @@ def label_could_end(text: str, last_dot: cython.Py_ssize_t, tlds: frozenset) -> 
         last_dot = text.rfind(".", 0, end)
         if last_dot == -1:
             return False  # no dot left: ``_domain`` looks nothing up
-    return text[last_dot + 1:end].lower() in tlds
+    label = text[last_dot + 1:end]
+    if not label.isascii():
+        return True  # ``_domain`` lower-cases the whole name, and Unicode case can depend on context
+    return label.lower() in tlds

@@ -174,7 +174,7 @@ class EventStore:
         """Store ``events``; durable when it returns (one fsync'd file per tenant and day)."""
         if self.read_only:
             raise PermissionError("this event store was opened read-only")
-        groups: dict[tuple[str, int], list[tuple[StoredEvent, int | None, int]]] = {}
+        groups: dict[tuple[str, date], list[tuple[StoredEvent, int | None, int]]] = {}
         tenant_dirs: dict[str, str] = {}
         for event in events:
             moment = _event_micros(event.time)
@@ -185,10 +185,10 @@ class EventStore:
             tenant_dir = tenant_dirs.get(event.tenant)
             if tenant_dir is None:
                 tenant_dir = tenant_dirs[event.tenant] = layout.tenant_dir_name(event.tenant)
-            groups.setdefault((tenant_dir, (moment if trusted else received) // _DAY_US), []).append(  # type: ignore[operator]
-                (event, moment, received))
-        for (tenant_dir, day), rows in groups.items():
-            folder = self.root / f"tenant={tenant_dir}" / f"day={_day(day).isoformat()}"
+            day = _day((moment if trusted else received) // _DAY_US)  # type: ignore[operator]
+            groups.setdefault((tenant_dir, day), []).append((event, moment, received))
+        for (tenant_dir, day), rows in groups.items():  # (an absurd day raised above: nothing written)
+            folder = self.root / f"tenant={tenant_dir}" / f"day={day.isoformat()}"
             self._write(folder, _columns(rows))
 
     def _write(self, folder: Path, rows: pa.Table) -> None:
