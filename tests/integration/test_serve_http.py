@@ -106,18 +106,23 @@ def test_records_survive_a_restart_before_detection(tmp_path, pack_engine) -> No
 
 def test_a_running_service_runs_the_cyclic_collector_less_often(tmp_path, pack_engine) -> None:
     """Python's default (a collection every 700 allocations) cost the service 3 to 7 µs per
-    record, traversing each batch's records again and again (benchmarks/serve.py)."""
+    record, traversing each batch's records again and again; its 5 ms switch interval held
+    threads back from disk syncs behind the detect thread (benchmarks/serve.py)."""
     import gc
+    import sys
 
-    from hygie.pipeline.drain import GC_THRESHOLDS
+    from hygie.pipeline.drain import GC_THRESHOLDS, SWITCH_INTERVAL_S
 
-    before = gc.get_threshold()
-    gc.set_threshold(700, 10, 10)  # Python's default, whatever ran before in this process
+    before, interval = gc.get_threshold(), sys.getswitchinterval()
+    gc.set_threshold(700, 10, 10)  # Python's defaults, whatever ran before in this process
+    sys.setswitchinterval(0.005)
     try:
         svc, thread = start_service(ServiceConfig(data_dir=tmp_path, http_port=0), pack_engine)
         try:
             assert gc.get_threshold() == GC_THRESHOLDS
+            assert sys.getswitchinterval() == SWITCH_INTERVAL_S
         finally:
             stop_service(svc, thread)
     finally:
         gc.set_threshold(*before)
+        sys.setswitchinterval(interval)

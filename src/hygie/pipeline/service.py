@@ -39,7 +39,7 @@ from hygie.normalize.healthcare import PatientPolicy
 from hygie.pipeline.collectors import CollectorSpecError, Folders, SyslogSpec, TlsFiles, WatchSpec, start_syslog
 from hygie.pipeline.correlation import CorrelationStage
 from hygie.pipeline.detection import DetectionStage
-from hygie.pipeline.drain import Drain, name_os_thread, tune_collector
+from hygie.pipeline.drain import Drain, name_os_thread, tune_interpreter
 from hygie.pipeline.hunts import run_due_hunts
 from hygie.pipeline.intake import Intake
 from hygie.pipeline.metrics import CONTENT_TYPE, ListenerView, PipelineCounters, ServiceMetrics, ServiceView
@@ -226,7 +226,7 @@ class Service:
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self, started: asyncio.Event | None = None) -> None:
         """Serve until ``stop()``; ``started`` is set once the listeners are bound."""
-        tune_collector()
+        tune_interpreter()
         metrics = APIRoute("/metrics", self._metrics_endpoint, methods=["GET"])
         app = ingest_app(self.state.tenant_for_token, self.accept, self.config.max_body, [metrics])
         config = uvicorn.Config(app, host=self.config.http_host, port=self.config.http_port,

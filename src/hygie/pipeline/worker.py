@@ -42,7 +42,7 @@ from hygie.detect.engine import Engine
 from hygie.intel.matcher import IntelMatcher
 from hygie.pipeline.correlation import FeedItem, FeedRecorder
 from hygie.pipeline.detection import DetectionStage
-from hygie.pipeline.drain import tune_collector
+from hygie.pipeline.drain import tune_interpreter
 from hygie.pipeline.events import stored_events
 from hygie.store.events import StoredEvent
 from hygie.store.state.store import RecordResult, StateStore
@@ -95,7 +95,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until ``stop`` is set; the batch in hand is finished first."""
-        tune_collector()
+        tune_interpreter()
         heartbeat = asyncio.create_task(self._heartbeats(stop))
         try:
             while not stop.is_set():
