@@ -60,13 +60,13 @@ def unknown_texts(fields: dict, known: dict, out: list, v4: bytes, tlds: frozens
 
 
 def could_hold(text: str, v4: bytes, tlds: frozenset) -> bool:
-    """False when ``Snapshot.lookup`` can find no indicator in ``text``, by its own rules:
-    shorter than 4; without a URL or a ``;`` list, text with a space or over 320 characters
-    (messages, command lines); and of the short texts without ``=`` (hash lists), a hash's
-    length of hex digits or ``@``: an IPv4 address outside every /16 in ``v4`` (bit
-    ``address >> 16``), text with a dot whose last label (lower case, trailing dots removed)
-    ends no domain indicator (``tlds``), and any other shape (paths, GUIDs, SIDs, times,
-    numbers). Addresses in brackets and IPv6 addresses are kept (looked up in Python)."""
+    """False when ``Snapshot.lookup`` can find no indicator in ``text``, by its own rules.
+    Kept: a URL, a ``;`` list, a ``=`` hash list, an ``@`` address, a hash's length of hex
+    digits, an IPv4 address in a /16 network of ``v4`` (bit ``address >> 16``), a dotted name
+    whose last label (lower case, trailing dots removed) is a domain indicator's (``tlds``),
+    and IPv6 or bracketed addresses (looked up in Python). Dropped: the rest, such as texts
+    shorter than 4, messages and command lines (over 320 characters or with a space, and
+    neither a URL nor a ``;`` list), paths, GUIDs, SIDs, times and numbers."""
     size = len(text)
     if size < 4:
         return False

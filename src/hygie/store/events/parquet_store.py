@@ -520,7 +520,7 @@ def _day(number: int) -> date:
     return found
 
 
-_DAYS: dict[int, date] = {}
+_DAYS: dict[int, date] = {}  # at most one entry per day since 1970 (received or trusted times)
 
 
 def _columns(rows: list[tuple[StoredEvent, int | None, int]]) -> pa.Table:
