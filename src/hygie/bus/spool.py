@@ -33,6 +33,9 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+# ``claimed_until`` and ``attempts`` are the one-record layout's lease and retry count: chunks
+# are leased in ``spool_lease`` and nothing counts attempts any more; the columns stay so that
+# a spool written before chunks opens (and its leased rows come back, see ``release_claims``).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -87,10 +90,10 @@ class Spool:
         with self._lock:
             if self._depth and self._depth + len(items) > self.max_depth:
                 raise SpoolFull(f"spool holds {self._depth:,} records (limit {self.max_depth:,})")
-            chunks = ((_frame(items[start:start + CHUNK]), len(items[start:start + CHUNK]))
-                      for start in range(0, len(items), CHUNK))
+            parts = (items[start:start + CHUNK] for start in range(0, len(items), CHUNK))
             with _transaction(self._db):
-                self._db.executemany("INSERT INTO spool (data, records) VALUES (?, ?)", chunks)
+                self._db.executemany("INSERT INTO spool (data, records) VALUES (?, ?)",
+                                     ((_frame(part), len(part)) for part in parts))
             self._depth += len(items)
 
     def oldest(self) -> bytes | None:
